@@ -1,0 +1,79 @@
+"""One exception hierarchy for tradeloop, rooted in :class:`TradeloopError`.
+
+Every error that is about a bad value carries ``field`` and ``value`` so callers (and the CLI) can
+say exactly what was wrong, e.g. ``qty=-5: must be > 0``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "EngineError",
+    "InsufficientFundsError",
+    "InvalidOrderError",
+    "InvalidTransitionError",
+    "OrderNotFoundError",
+    "OrderStateError",
+    "TradeloopError",
+]
+
+
+class TradeloopError(Exception):
+    """Root of every error raised by tradeloop."""
+
+
+class FieldError(TradeloopError):
+    """An error about one named field holding a bad value."""
+
+    def __init__(self, field: str, value: Any, reason: str) -> None:
+        self.field = field
+        self.value = value
+        self.reason = reason
+        super().__init__(f"{field}={value!r}: {reason}")
+
+
+class InvalidOrderError(FieldError):
+    """An order request is malformed (wrong type, missing price, bad quantity, ...)."""
+
+
+class InsufficientFundsError(TradeloopError):
+    """Buying power does not cover an order."""
+
+
+class ConfigError(FieldError):
+    """A configuration value is missing or invalid."""
+
+
+class DataError(FieldError):
+    """Market data is malformed: missing columns, NaN, unsorted or duplicate timestamps, ..."""
+
+
+class OrderStateError(TradeloopError):
+    """An operation does not fit the order's current state."""
+
+
+class InvalidTransitionError(OrderStateError):
+    """The order state machine was asked for a transition it does not allow."""
+
+    def __init__(self, order_id: str, current: str, target: str) -> None:
+        self.order_id = order_id
+        self.current = current
+        self.target = target
+        super().__init__(
+            f"order {order_id}: illegal transition status={current!r} -> {target!r}"
+        )
+
+
+class OrderNotFoundError(OrderStateError):
+    """No order with this id is known."""
+
+    def __init__(self, order_id: str) -> None:
+        self.order_id = order_id
+        super().__init__(f"order_id={order_id!r}: no such order")
+
+
+class EngineError(TradeloopError):
+    """The engine was used in a way it does not support (e.g. run twice)."""

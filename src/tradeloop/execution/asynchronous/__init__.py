@@ -1,0 +1,1 @@
+"""The asynchronous (live) execution path: engine and brokers arrive in a later release."""

@@ -1,0 +1,192 @@
+"""OrderBook: the bookkeeping of one account's orders, shared by both engines' order managers.
+
+It creates validated orders, keeps every order by id and the *open* ones by symbol (so per-bar work
+is proportional to open orders, not to all orders ever placed), applies fills to orders and drives
+their state machine. It does no I/O and emits no events: managers decide how to deliver them.
+"""
+
+from __future__ import annotations
+
+from tradeloop.errors import InvalidOrderError, OrderNotFoundError, OrderStateError
+from tradeloop.execution.core.state import transition
+from tradeloop.execution.core.validation import OrderValidator, coerce_enum
+from tradeloop.execution.types import (
+    Order,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    TimeInForce,
+)
+
+__all__ = ["OrderBook"]
+
+_EPS = 1e-9
+
+
+class OrderBook:
+    __slots__ = ("_client_ids", "_seq", "id_prefix", "open", "orders", "validator")
+
+    def __init__(self, validator: OrderValidator, id_prefix: str = "O") -> None:
+        self.validator = validator
+        self.id_prefix = id_prefix
+        self.orders: dict[str, Order] = {}
+        self.open: dict[str, list[Order]] = {}
+        self._client_ids: set[str] = set()
+        self._seq = 0
+
+    # -- creation ------------------------------------------------------------------------------
+
+    def _next_id(self) -> str:
+        self._seq += 1
+        return f"{self.id_prefix}{self._seq:06d}"
+
+    def new_order(
+        self,
+        symbol: str,
+        side: OrderSide | str,
+        qty: float,
+        type: OrderType | str = OrderType.MARKET,
+        *,
+        tif: TimeInForce | str = TimeInForce.GTC,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+        trail_price: float | None = None,
+        trail_percent: float | None = None,
+        client_order_id: str | None = None,
+        tag: str | None = None,
+        now: int = 0,
+    ) -> Order:
+        """A validated order in status ``new``, not yet registered. Raises InvalidOrderError."""
+        order = Order(
+            "",
+            symbol,
+            coerce_enum(OrderSide, "side", side),
+            qty,
+            coerce_enum(OrderType, "type", type),
+            coerce_enum(TimeInForce, "tif", tif),
+            limit_price=limit_price,
+            stop_price=stop_price,
+            trail_price=trail_price,
+            trail_percent=trail_percent,
+            client_order_id=client_order_id if client_order_id is not None else "-",
+            tag=tag,
+            created_at=now,
+        )
+        self.validator.validate(order)
+        if client_order_id is not None and client_order_id in self._client_ids:
+            raise InvalidOrderError(
+                "client_order_id", client_order_id, "already used (client order ids are unique)"
+            )
+        order.qty = float(qty)
+        order.id = self._next_id()
+        if client_order_id is None:
+            order.client_order_id = order.id
+        return order
+
+    def replacement(
+        self,
+        old: Order,
+        now: int,
+        *,
+        qty: float | None = None,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+        trail_price: float | None = None,
+        trail_percent: float | None = None,
+        tif: TimeInForce | str | None = None,
+    ) -> Order:
+        """A validated new order that would replace the open order ``old`` (not registered)."""
+        if not old.is_open:
+            raise OrderStateError(
+                f"order {old.id}: status={old.status.value!r}, only open orders can be replaced"
+            )
+        trailing = old.type is OrderType.TRAILING_STOP
+        if trailing and trail_price is not None:
+            trail_percent = None
+        elif trailing and trail_percent is not None:
+            trail_price = None
+        else:
+            trail_price = old.trail_price if trail_price is None else trail_price
+            trail_percent = old.trail_percent if trail_percent is None else trail_percent
+        new = self.new_order(
+            old.symbol,
+            old.side,
+            old.remaining_qty if qty is None else qty,
+            old.type,
+            tif=old.tif if tif is None else tif,
+            limit_price=old.limit_price if limit_price is None else limit_price,
+            stop_price=old.stop_price if stop_price is None else stop_price,
+            trail_price=trail_price,
+            trail_percent=trail_percent,
+            tag=old.tag,
+            now=now,
+        )
+        new.replaces = old.id
+        return new
+
+    # -- registry ------------------------------------------------------------------------------
+
+    def register(self, order: Order) -> None:
+        self.orders[order.id] = order
+        self._client_ids.add(order.client_order_id)
+        if order.is_open:
+            self.open.setdefault(order.symbol, []).append(order)
+
+    def get(self, order_id: str) -> Order:
+        try:
+            return self.orders[order_id]
+        except KeyError:
+            raise OrderNotFoundError(order_id) from None
+
+    def resolve(self, order: Order | str) -> Order:
+        if isinstance(order, Order):
+            order = order.id
+        return self.get(order)
+
+    def open_orders(self, symbol: str | None = None) -> list[Order]:
+        if symbol is not None:
+            return list(self.open.get(symbol, ()))
+        return [o for orders in self.open.values() for o in orders]
+
+    def has_open(self, symbol: str) -> bool:
+        return bool(self.open.get(symbol))
+
+    # -- state changes -------------------------------------------------------------------------
+
+    def set_status(self, order: Order, status: OrderStatus, now: int, reason: str | None = None) -> None:
+        """Transition ``order`` (raises on an illegal move) and drop it from the open set if done."""
+        transition(order, status, now)
+        if reason is not None:
+            order.reject_reason = reason
+        if not order.is_open:
+            bucket = self.open.get(order.symbol)
+            if bucket is not None and order in bucket:
+                bucket.remove(order)
+
+    def record_fill(self, order: Order, qty: float, price: float, commission: float, now: int) -> None:
+        """Add a fill of ``qty`` at ``price`` to ``order`` and move it to partially/fully filled."""
+        if not 0.0 < qty <= order.remaining_qty + _EPS:
+            raise OrderStateError(
+                f"order {order.id}: fill qty={qty} exceeds remaining {order.remaining_qty}"
+            )
+        prev = order.filled_qty
+        filled = prev + qty
+        order.avg_fill_price = (
+            price if order.avg_fill_price is None else (order.avg_fill_price * prev + price * qty) / filled
+        )
+        order.commission += commission
+        done = order.qty - filled <= _EPS
+        order.filled_qty = order.qty if done else filled
+        self.set_status(order, OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED, now)
+
+    def commitments(self, ignore: Order | None = None) -> tuple[dict[str, float], list[Order]]:
+        """Signed quantity that open orders would add per symbol, and those orders in book order."""
+        pending: dict[str, float] = {}
+        orders: list[Order] = []
+        for bucket in self.open.values():
+            for o in bucket:
+                if o is ignore:
+                    continue
+                pending[o.symbol] = pending.get(o.symbol, 0.0) + o.side.sign * o.remaining_qty
+                orders.append(o)
+        return pending, orders

@@ -1,0 +1,211 @@
+"""Portfolio accounting: cash, signed positions at average cost, realized/unrealized PnL, trades.
+
+Identities that hold after any sequence of fills (checked by property tests)::
+
+    equity == cash + sum(qty * last_price)
+    equity == initial_cash + realized_pnl + unrealized_pnl - commission_paid
+
+Shorts are negative quantities; selling short credits cash with the proceeds. Buying power is
+``equity * leverage - gross_exposure``: with ``leverage=1`` a long-only account can spend its cash,
+and a short position ties up capital equal to its market value.
+"""
+
+from __future__ import annotations
+
+from tradeloop.execution.types import Order, OrderSide, OrderType, Position, Trade
+
+__all__ = ["Portfolio"]
+
+_EPS = 1e-9
+
+
+class Portfolio:
+    __slots__ = (
+        "allow_short",
+        "cash",
+        "commission_paid",
+        "gross_exposure",
+        "initial_cash",
+        "leverage",
+        "market_value",
+        "positions",
+        "realized_pnl",
+        "trades",
+        "_open_trades",
+    )
+
+    def __init__(self, initial_cash: float, leverage: float = 1.0, allow_short: bool = True) -> None:
+        self.initial_cash = float(initial_cash)
+        self.cash = float(initial_cash)
+        self.leverage = float(leverage)
+        self.allow_short = allow_short
+        self.positions: dict[str, Position] = {}
+        self.market_value = 0.0  # sum(qty * last_price), signed
+        self.gross_exposure = 0.0  # sum(|qty| * last_price)
+        self.realized_pnl = 0.0
+        self.commission_paid = 0.0
+        self.trades: list[Trade] = []
+        self._open_trades: dict[str, Trade] = {}
+
+    # -- reading -------------------------------------------------------------------------------
+
+    @property
+    def equity(self) -> float:
+        return self.cash + self.market_value
+
+    @property
+    def unrealized_pnl(self) -> float:
+        return sum(p.unrealized_pnl for p in self.positions.values())
+
+    @property
+    def buying_power(self) -> float:
+        return max(0.0, self.equity * self.leverage - self.gross_exposure)
+
+    def position(self, symbol: str) -> Position:
+        pos = self.positions.get(symbol)
+        if pos is None:
+            pos = self.positions[symbol] = Position(symbol)
+        return pos
+
+    def qty(self, symbol: str) -> float:
+        pos = self.positions.get(symbol)
+        return pos.qty if pos is not None else 0.0
+
+    # -- marking (hot path) --------------------------------------------------------------------
+
+    def mark(self, symbol: str, price: float) -> None:
+        """Mark ``symbol`` to ``price`` (e.g. a bar's close), updating equity in O(1)."""
+        pos = self.positions.get(symbol)
+        if pos is None:
+            return
+        q = pos.qty
+        if q:
+            d = price - pos.last_price
+            self.market_value += q * d
+            self.gross_exposure += (q if q > 0 else -q) * d
+        pos.last_price = price
+
+    def _recompute_values(self) -> None:
+        mv = 0.0
+        gross = 0.0
+        for p in self.positions.values():
+            v = p.qty * p.last_price
+            mv += v
+            gross += v if v > 0 else -v
+        self.market_value = mv
+        self.gross_exposure = gross
+
+    # -- fills ---------------------------------------------------------------------------------
+
+    def apply_fill(
+        self, symbol: str, side: OrderSide, qty: float, price: float, commission: float, ts: int
+    ) -> None:
+        """Book a fill of ``qty`` (> 0) at ``price``; ``commission`` is debited from cash."""
+        pos = self.position(symbol)
+        sign = 1.0 if side is OrderSide.BUY else -1.0
+        old = pos.qty
+        new = old + sign * qty
+        if abs(new) < _EPS:
+            new = 0.0
+        self.cash -= sign * qty * price + commission
+        self.commission_paid += commission
+
+        trade = self._open_trades.get(symbol)
+        if old == 0.0 or (old > 0.0) == (sign > 0.0):
+            # opening or adding: average the entry price
+            total = abs(old) + qty
+            pos.avg_price = (pos.avg_price * abs(old) + price * qty) / total
+            if trade is None:
+                trade = self._open_trade(symbol, side, ts)
+            trade._entry_notional += qty * price
+            trade._entry_qty += qty
+            trade.entry_price = trade._entry_notional / trade._entry_qty
+            trade.max_qty = max(trade.max_qty, abs(new))
+            trade.commission += commission
+        else:
+            closed = min(qty, abs(old))
+            pnl = (price - pos.avg_price) * closed * (1.0 if old > 0.0 else -1.0)
+            pos.realized_pnl += pnl
+            self.realized_pnl += pnl
+            closing_fee = commission * closed / qty
+            if trade is not None:
+                trade.pnl += pnl
+                trade.commission += closing_fee
+                trade._exit_notional += closed * price
+                trade._exit_qty += closed
+                trade.exit_price = trade._exit_notional / trade._exit_qty
+            if new == 0.0:
+                pos.avg_price = 0.0
+                if trade is not None:
+                    trade.exit_ts = ts
+                    del self._open_trades[symbol]
+            elif (new > 0.0) != (old > 0.0):
+                # flipped through zero: close the trade, open one on the other side
+                pos.avg_price = price
+                if trade is not None:
+                    trade.exit_ts = ts
+                    del self._open_trades[symbol]
+                opened = abs(new)
+                t2 = self._open_trade(symbol, side, ts)
+                t2._entry_notional = opened * price
+                t2._entry_qty = opened
+                t2.entry_price = price
+                t2.max_qty = opened
+                t2.commission = commission - closing_fee
+        pos.qty = new
+        pos.last_price = price
+        self._recompute_values()
+
+    def _open_trade(self, symbol: str, side: OrderSide, ts: int) -> Trade:
+        trade = Trade(symbol, side, ts)
+        self._open_trades[symbol] = trade
+        self.trades.append(trade)
+        return trade
+
+    # -- pre-trade checks ----------------------------------------------------------------------
+
+    @staticmethod
+    def estimate_price(order: Order, ref_price: float) -> float:
+        """A conservative price for sizing checks: the order's own price when it has one."""
+        if order.type is OrderType.LIMIT or order.type is OrderType.STOP_LIMIT:
+            return order.limit_price if order.limit_price is not None else ref_price
+        if order.type is OrderType.STOP and order.stop_price is not None:
+            return max(order.stop_price, ref_price) if order.side is OrderSide.BUY else ref_price
+        return ref_price
+
+    def opening_qty(self, symbol: str, side: OrderSide, qty: float, pending: float = 0.0) -> float:
+        """The part of ``qty`` that would increase |position| (after ``pending`` signed qty)."""
+        held = self.qty(symbol) + pending
+        if side is OrderSide.BUY:
+            return qty if held >= 0.0 else max(0.0, qty + held)
+        return qty if held <= 0.0 else max(0.0, qty - held)
+
+    def reject_reason(
+        self,
+        order: Order,
+        ref_price: float,
+        reserved: float,
+        pending: float,
+        est_commission: float,
+    ) -> str | None:
+        """Why the account cannot take ``order`` now, or ``None`` if it can.
+
+        ``reserved``: buying power already committed to other open orders; ``pending``: the signed
+        quantity those open orders on the same symbol would add to the position.
+        """
+        opening = self.opening_qty(order.symbol, order.side, order.qty, pending)
+        if opening <= 0.0:
+            return None
+        if (
+            order.side is OrderSide.SELL
+            and not self.allow_short
+            and self.qty(order.symbol) + pending - order.qty < -_EPS
+        ):
+            return f"short selling is disabled (allow_short=False): qty={order.qty} {order.symbol}"
+        need = opening * self.estimate_price(order, ref_price) + est_commission
+        available = self.buying_power - reserved
+        if need > available + _EPS:
+            return (
+                f"insufficient buying power: order needs {need:.2f}, available {available:.2f}"
+            )
+        return None

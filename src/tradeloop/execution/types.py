@@ -1,0 +1,392 @@
+"""Value types shared by the synchronous and asynchronous engines.
+
+Plain slotted classes, no I/O and no validation: the pure core (``execution.core``) decides what is
+legal; these only hold state. Timestamps are integer nanoseconds since the Unix epoch, UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+__all__ = [
+    "TERMINAL_STATUSES",
+    "Bar",
+    "Fill",
+    "Order",
+    "OrderSide",
+    "OrderStatus",
+    "OrderType",
+    "Position",
+    "TimeInForce",
+    "Trade",
+    "ns_to_datetime",
+]
+
+
+def ns_to_datetime(ts: int) -> datetime:
+    """Nanoseconds since the epoch -> timezone-aware UTC datetime (microsecond precision)."""
+    return datetime.fromtimestamp(ts / 1e9, tz=UTC)
+
+
+class OrderSide(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+    @property
+    def sign(self) -> int:
+        return 1 if self is OrderSide.BUY else -1
+
+
+class OrderType(StrEnum):
+    MARKET = "market"
+    LIMIT = "limit"
+    STOP = "stop"
+    STOP_LIMIT = "stop_limit"
+    TRAILING_STOP = "trailing_stop"
+
+
+class TimeInForce(StrEnum):
+    DAY = "day"
+    GTC = "gtc"
+    IOC = "ioc"
+    FOK = "fok"
+
+
+class OrderStatus(StrEnum):
+    NEW = "new"
+    ACCEPTED = "accepted"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELED = "canceled"
+    EXPIRED = "expired"
+    REJECTED = "rejected"
+    REPLACED = "replaced"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+    @property
+    def is_open(self) -> bool:
+        return self not in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset(
+    {
+        OrderStatus.FILLED,
+        OrderStatus.CANCELED,
+        OrderStatus.EXPIRED,
+        OrderStatus.REJECTED,
+        OrderStatus.REPLACED,
+    }
+)
+
+
+class Bar:
+    """One OHLCV bar. The synchronous engine reuses one Bar per symbol: call :meth:`copy` to keep it."""
+
+    __slots__ = ("close", "high", "low", "open", "symbol", "ts", "volume")
+
+    def __init__(
+        self,
+        symbol: str,
+        ts: int,
+        open: float,
+        high: float,
+        low: float,
+        close: float,
+        volume: float,
+    ) -> None:
+        self.symbol = symbol
+        self.ts = ts
+        self.open = open
+        self.high = high
+        self.low = low
+        self.close = close
+        self.volume = volume
+
+    @property
+    def timestamp(self) -> datetime:
+        return ns_to_datetime(self.ts)
+
+    def copy(self) -> Bar:
+        return Bar(self.symbol, self.ts, self.open, self.high, self.low, self.close, self.volume)
+
+    def __repr__(self) -> str:
+        return (
+            f"Bar({self.symbol} {self.timestamp.isoformat()} o={self.open} h={self.high} "
+            f"l={self.low} c={self.close} v={self.volume})"
+        )
+
+
+class Order:
+    """An order and its live state. Returned by ``ctx.submit_order`` as the handle a strategy keeps.
+
+    The engine updates it in place (status, filled quantity, average price) as events arrive, so a
+    strategy can hold on to it in both engines. Only the core changes ``status``, through the state
+    machine in :mod:`tradeloop.execution.core.state`.
+    """
+
+    __slots__ = (
+        "avg_fill_price",
+        "client_order_id",
+        "commission",
+        "created_at",
+        "eligible_after",
+        "filled_qty",
+        "id",
+        "limit_price",
+        "qty",
+        "reject_reason",
+        "replaced_by",
+        "replaces",
+        "session_day",
+        "side",
+        "status",
+        "stop_price",
+        "symbol",
+        "tag",
+        "tif",
+        "trail_percent",
+        "trail_price",
+        "trail_ref",
+        "triggered",
+        "type",
+        "updated_at",
+    )
+
+    def __init__(
+        self,
+        id: str,
+        symbol: str,
+        side: OrderSide,
+        qty: float,
+        type: OrderType = OrderType.MARKET,
+        tif: TimeInForce = TimeInForce.GTC,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+        trail_price: float | None = None,
+        trail_percent: float | None = None,
+        client_order_id: str | None = None,
+        tag: str | None = None,
+        created_at: int = 0,
+    ) -> None:
+        self.id = id
+        self.client_order_id = client_order_id if client_order_id is not None else id
+        self.symbol = symbol
+        self.side = side
+        self.qty = qty
+        self.type = type
+        self.tif = tif
+        self.limit_price = limit_price
+        self.stop_price = stop_price
+        self.trail_price = trail_price
+        self.trail_percent = trail_percent
+        self.tag = tag
+        self.status = OrderStatus.NEW
+        self.filled_qty = 0.0
+        self.avg_fill_price: float | None = None
+        self.commission = 0.0
+        self.created_at = created_at
+        self.updated_at = created_at
+        self.reject_reason: str | None = None
+        self.replaces: str | None = None
+        self.replaced_by: str | None = None
+        # Simulation state (used by the synchronous matcher, ignored by live brokers):
+        # bars at or before this timestamp are never matched (no look-ahead);
+        self.eligible_after = created_at
+        # UTC day number of the first bar a DAY order could trade on;
+        self.session_day = -1
+        # stop of a stop-limit has been triggered;
+        self.triggered = False
+        # best price seen since placement, for trailing stops.
+        self.trail_ref: float | None = None
+
+    @property
+    def remaining_qty(self) -> float:
+        return self.qty - self.filled_qty
+
+    @property
+    def is_open(self) -> bool:
+        return self.status not in TERMINAL_STATUSES
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "client_order_id": self.client_order_id,
+            "symbol": self.symbol,
+            "side": self.side.value,
+            "type": self.type.value,
+            "tif": self.tif.value,
+            "qty": self.qty,
+            "limit_price": self.limit_price,
+            "stop_price": self.stop_price,
+            "trail_price": self.trail_price,
+            "trail_percent": self.trail_percent,
+            "status": self.status.value,
+            "filled_qty": self.filled_qty,
+            "avg_fill_price": self.avg_fill_price,
+            "commission": self.commission,
+            "created_at": ns_to_datetime(self.created_at).isoformat(),
+            "updated_at": ns_to_datetime(self.updated_at).isoformat(),
+            "reject_reason": self.reject_reason,
+            "replaces": self.replaces,
+            "replaced_by": self.replaced_by,
+            "tag": self.tag,
+        }
+
+    def __repr__(self) -> str:
+        px = ""
+        if self.limit_price is not None:
+            px += f" limit={self.limit_price}"
+        if self.stop_price is not None:
+            px += f" stop={self.stop_price}"
+        return (
+            f"Order({self.id} {self.side.value} {self.qty} {self.symbol} {self.type.value}{px} "
+            f"{self.tif.value} status={self.status.value} filled={self.filled_qty})"
+        )
+
+
+class Fill:
+    """One execution of (part of) an order."""
+
+    __slots__ = ("commission", "order_id", "price", "qty", "side", "symbol", "ts")
+
+    def __init__(
+        self,
+        order_id: str,
+        symbol: str,
+        side: OrderSide,
+        qty: float,
+        price: float,
+        commission: float,
+        ts: int,
+    ) -> None:
+        self.order_id = order_id
+        self.symbol = symbol
+        self.side = side
+        self.qty = qty
+        self.price = price
+        self.commission = commission
+        self.ts = ts
+
+    @property
+    def timestamp(self) -> datetime:
+        return ns_to_datetime(self.ts)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "order_id": self.order_id,
+            "symbol": self.symbol,
+            "side": self.side.value,
+            "qty": self.qty,
+            "price": self.price,
+            "commission": self.commission,
+            "timestamp": self.timestamp.isoformat(),
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"Fill({self.order_id} {self.side.value} {self.qty} {self.symbol} @ {self.price} "
+            f"fee={self.commission} {self.timestamp.isoformat()})"
+        )
+
+
+class Position:
+    """Signed quantity (short < 0) and average entry price of one symbol."""
+
+    __slots__ = ("avg_price", "last_price", "qty", "realized_pnl", "symbol")
+
+    def __init__(self, symbol: str) -> None:
+        self.symbol = symbol
+        self.qty = 0.0
+        self.avg_price = 0.0
+        self.realized_pnl = 0.0
+        self.last_price = 0.0
+
+    @property
+    def market_value(self) -> float:
+        return self.qty * self.last_price
+
+    @property
+    def unrealized_pnl(self) -> float:
+        return (self.last_price - self.avg_price) * self.qty
+
+    @property
+    def is_flat(self) -> bool:
+        return self.qty == 0.0
+
+    def __repr__(self) -> str:
+        return (
+            f"Position({self.symbol} qty={self.qty} avg={self.avg_price} last={self.last_price} "
+            f"realized={self.realized_pnl})"
+        )
+
+
+class Trade:
+    """A round trip: a position opened from flat until it is flat again (or flips side)."""
+
+    __slots__ = (
+        "commission",
+        "entry_price",
+        "entry_ts",
+        "exit_price",
+        "exit_ts",
+        "max_qty",
+        "pnl",
+        "side",
+        "symbol",
+        "_entry_notional",
+        "_entry_qty",
+        "_exit_notional",
+        "_exit_qty",
+    )
+
+    def __init__(self, symbol: str, side: OrderSide, entry_ts: int) -> None:
+        self.symbol = symbol
+        self.side = side  # BUY = long trade, SELL = short trade
+        self.entry_ts = entry_ts
+        self.exit_ts: int | None = None
+        self.entry_price = 0.0
+        self.exit_price: float | None = None
+        self.max_qty = 0.0
+        self.pnl = 0.0
+        self.commission = 0.0
+        self._entry_notional = 0.0
+        self._entry_qty = 0.0
+        self._exit_notional = 0.0
+        self._exit_qty = 0.0
+
+    @property
+    def is_closed(self) -> bool:
+        return self.exit_ts is not None
+
+    @property
+    def net_pnl(self) -> float:
+        return self.pnl - self.commission
+
+    @property
+    def return_pct(self) -> float:
+        """Gross return on the capital committed at entry, in percent."""
+        basis = self.entry_price * self.max_qty
+        return 100.0 * self.pnl / basis if basis else 0.0
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "symbol": self.symbol,
+            "direction": "long" if self.side is OrderSide.BUY else "short",
+            "entry_time": ns_to_datetime(self.entry_ts).isoformat(),
+            "exit_time": ns_to_datetime(self.exit_ts).isoformat() if self.exit_ts else None,
+            "qty": self.max_qty,
+            "entry_price": self.entry_price,
+            "exit_price": self.exit_price,
+            "pnl": self.pnl,
+            "commission": self.commission,
+            "net_pnl": self.net_pnl,
+            "return_pct": self.return_pct,
+        }
+
+    def __repr__(self) -> str:
+        d = "long" if self.side is OrderSide.BUY else "short"
+        return f"Trade({self.symbol} {d} qty={self.max_qty} pnl={self.pnl:.2f})"

@@ -1,0 +1,48 @@
+"""What a backtest returns: orders, fills, round-trip trades and the equity curve."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tradeloop.execution.types import Fill, Order, Trade
+
+__all__ = ["BacktestResult"]
+
+
+@dataclass
+class BacktestResult:
+    """Raw output of a run. Metrics are derived from it by :func:`tradeloop.results.metrics.compute_metrics`.
+
+    ``equity_ts``/``equity``/``exposure`` hold one point per distinct timestamp of the feed: the
+    account equity marked to the closes known at that time, and the gross market value of all
+    positions (sum of |qty * price|) at that time.
+    """
+
+    initial_cash: float
+    symbols: tuple[str, ...]
+    equity_ts: Sequence[int]
+    equity: Sequence[float]
+    exposure: Sequence[float]
+    orders: list[Order]
+    fills: list[Fill]
+    trades: list[Trade]
+    final_cash: float
+    bars_processed: int
+    elapsed_seconds: float
+    strategy_name: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def final_equity(self) -> float:
+        return float(self.equity[-1]) if len(self.equity) else self.initial_cash
+
+    @property
+    def closed_trades(self) -> list[Trade]:
+        return [t for t in self.trades if t.is_closed]
+
+    def metrics(self) -> dict[str, float]:
+        from tradeloop.results.metrics import compute_metrics
+
+        return compute_metrics(self)
