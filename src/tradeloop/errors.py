@@ -62,9 +62,7 @@ class InvalidTransitionError(OrderStateError):
         self.order_id = order_id
         self.current = current
         self.target = target
-        super().__init__(
-            f"order {order_id}: illegal transition status={current!r} -> {target!r}"
-        )
+        super().__init__(f"order {order_id}: illegal transition status={current!r} -> {target!r}")
 
 
 class OrderNotFoundError(OrderStateError):

@@ -52,6 +52,9 @@ class Context(Protocol):
     @property
     def equity(self) -> float: ...
 
+    @property
+    def buying_power(self) -> float: ...
+
     def position(self, symbol: str) -> Position: ...
 
     def positions(self) -> dict[str, Position]:
@@ -86,7 +89,9 @@ class Context(Protocol):
 
     def sell(self, symbol: str, qty: float, **kwargs: Any) -> Order: ...
 
-    def cancel(self, order: Order | str) -> None: ...
+    def cancel(self, order: Order | str) -> bool:
+        """Cancel an open order; ``False`` if it had already reached a terminal state."""
+        ...
 
     def replace(
         self,
@@ -148,9 +153,7 @@ class Strategy:
         if want is float and isinstance(value, int) and not isinstance(value, bool):
             return float(value)
         if not isinstance(value, want) or (want is not bool and isinstance(value, bool)):
-            raise ConfigError(
-                f"strategy.params.{name}", value, f"must be of type {want.__name__}"
-            )
+            raise ConfigError(f"strategy.params.{name}", value, f"must be of type {want.__name__}")
         return value
 
     @property

@@ -1,6 +1,7 @@
 """Columnar bar storage the engines read from.
 
-A :class:`BarFeed` holds, per symbol, plain Python lists of timestamps (int ns, UTC) and OHLCV floats.
+A :class:`BarFeed` holds, per symbol, plain Python lists of timestamps (int ns, UTC) and
+OHLCV floats.
 Lists, not numpy arrays or DataFrames, because the synchronous engine reads one element at a time
 and list indexing is the fastest thing CPython offers for that. Build feeds with the loaders in
 :mod:`tradeloop.data.loaders`, which validate; the constructors here trust their input.
@@ -118,8 +119,8 @@ class BarFeed:
     def from_validated_frame(cls, df: pd.DataFrame) -> BarFeed:
         """A feed from a long frame already checked by :func:`tradeloop.data.loaders.validate_bars`.
 
-        Columns: ``symbol``, ``ts`` (int64 ns UTC), ``open``, ``high``, ``low``, ``close``, ``volume``;
-        rows sorted by symbol then ts.
+        Columns: ``symbol``, ``ts`` (int64 ns UTC), ``open``, ``high``, ``low``, ``close``,
+        ``volume``;        rows sorted by symbol then ts.
         """
         series = []
         for sym, g in df.groupby("symbol", sort=False):

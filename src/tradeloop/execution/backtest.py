@@ -9,7 +9,8 @@ from tradeloop.execution.synchronous import *  # noqa: F403
 from tradeloop.execution.synchronous import __all__ as __all__
 
 warnings.warn(
-    "tradeloop.execution.backtest is deprecated; import from tradeloop.execution.synchronous instead",
+    "tradeloop.execution.backtest is deprecated; "
+    "import from tradeloop.execution.synchronous instead",
     DeprecationWarning,
     stacklevel=2,
 )

@@ -9,7 +9,8 @@ from tradeloop.execution.sync_protocols import *  # noqa: F403
 from tradeloop.execution.sync_protocols import __all__ as __all__
 
 warnings.warn(
-    "tradeloop.execution.backtest_protocols is deprecated; import from tradeloop.execution.sync_protocols instead",
+    "tradeloop.execution.backtest_protocols is deprecated; "
+    "import from tradeloop.execution.sync_protocols instead",
     DeprecationWarning,
     stacklevel=2,
 )

@@ -84,7 +84,7 @@ TERMINAL_STATUSES = frozenset(
 
 
 class Bar:
-    """One OHLCV bar. The synchronous engine reuses one Bar per symbol: call :meth:`copy` to keep it."""
+    """One OHLCV bar. The synchronous engine reuses one Bar per symbol: :meth:`copy` to keep it."""
 
     __slots__ = ("close", "high", "low", "open", "symbol", "ts", "volume")
 
@@ -328,6 +328,10 @@ class Trade:
     """A round trip: a position opened from flat until it is flat again (or flips side)."""
 
     __slots__ = (
+        "_entry_notional",
+        "_entry_qty",
+        "_exit_notional",
+        "_exit_qty",
         "commission",
         "entry_price",
         "entry_ts",
@@ -337,10 +341,6 @@ class Trade:
         "pnl",
         "side",
         "symbol",
-        "_entry_notional",
-        "_entry_qty",
-        "_exit_notional",
-        "_exit_qty",
     )
 
     def __init__(self, symbol: str, side: OrderSide, entry_ts: int) -> None:

@@ -13,7 +13,7 @@ __all__ = ["BacktestResult"]
 
 @dataclass
 class BacktestResult:
-    """Raw output of a run. Metrics are derived from it by :func:`tradeloop.results.metrics.compute_metrics`.
+    """Raw output of a run; :func:`tradeloop.results.metrics.compute_metrics` derives metrics.
 
     ``equity_ts``/``equity``/``exposure`` hold one point per distinct timestamp of the feed: the
     account equity marked to the closes known at that time, and the gross market value of all

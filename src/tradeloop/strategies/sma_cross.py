@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tradeloop.execution.types import Bar, Fill
+from tradeloop.execution.types import Bar, Fill, Order, OrderStatus
 from tradeloop.strategy import Context, Strategy
 
 __all__ = ["BuyAndHold", "SmaCross"]
@@ -24,7 +24,9 @@ class SmaCross(Strategy):
         if not 0 < self.fast < self.slow:
             from tradeloop.errors import ConfigError
 
-            raise ConfigError("strategy.params.fast", self.fast, f"must be > 0 and < slow={self.slow}")
+            raise ConfigError(
+                "strategy.params.fast", self.fast, f"must be > 0 and < slow={self.slow}"
+            )
         self._closes: dict[str, list[float]] = {s: [] for s in ctx.symbols}
         self._fast_sum: dict[str, float] = dict.fromkeys(ctx.symbols, 0.0)
         self._slow_sum: dict[str, float] = dict.fromkeys(ctx.symbols, 0.0)
@@ -62,6 +64,12 @@ class SmaCross(Strategy):
             ctx.buy(sym, delta)
         elif delta < 0:
             ctx.sell(sym, -delta)
+
+    def on_order_update(self, ctx: Context, order: Order) -> None:
+        if order.status is OrderStatus.REJECTED:
+            # not affordable now: forget the signal so the next bar can try again
+            held = ctx.position(order.symbol).qty
+            self._state[order.symbol] = (held > 0) - (held < 0)
 
 
 class BuyAndHold(Strategy):

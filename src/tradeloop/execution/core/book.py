@@ -153,8 +153,10 @@ class OrderBook:
 
     # -- state changes -------------------------------------------------------------------------
 
-    def set_status(self, order: Order, status: OrderStatus, now: int, reason: str | None = None) -> None:
-        """Transition ``order`` (raises on an illegal move) and drop it from the open set if done."""
+    def set_status(
+        self, order: Order, status: OrderStatus, now: int, reason: str | None = None
+    ) -> None:
+        """Transition ``order`` (raises if illegal); drop it from the open set once it is done."""
         transition(order, status, now)
         if reason is not None:
             order.reject_reason = reason
@@ -163,7 +165,9 @@ class OrderBook:
             if bucket is not None and order in bucket:
                 bucket.remove(order)
 
-    def record_fill(self, order: Order, qty: float, price: float, commission: float, now: int) -> None:
+    def record_fill(
+        self, order: Order, qty: float, price: float, commission: float, now: int
+    ) -> None:
         """Add a fill of ``qty`` at ``price`` to ``order`` and move it to partially/fully filled."""
         if not 0.0 < qty <= order.remaining_qty + _EPS:
             raise OrderStateError(
@@ -172,7 +176,9 @@ class OrderBook:
         prev = order.filled_qty
         filled = prev + qty
         order.avg_fill_price = (
-            price if order.avg_fill_price is None else (order.avg_fill_price * prev + price * qty) / filled
+            price
+            if order.avg_fill_price is None
+            else (order.avg_fill_price * prev + price * qty) / filled
         )
         order.commission += commission
         done = order.qty - filled <= _EPS

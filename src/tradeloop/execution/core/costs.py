@@ -14,9 +14,9 @@ __all__ = [
     "FixedSlippage",
     "NoCommission",
     "NoSlippage",
+    "PerShareCommission",
     "PercentCommission",
     "PercentSlippage",
-    "PerShareCommission",
 ]
 
 
@@ -97,11 +97,13 @@ class PerShareCommission:
         return fee
 
     def __repr__(self) -> str:
-        return f"PerShareCommission(rate={self.rate}, minimum={self.minimum}, maximum={self.maximum})"
+        return (
+            f"PerShareCommission(rate={self.rate}, minimum={self.minimum}, maximum={self.maximum})"
+        )
 
 
 class PercentCommission:
-    """A fraction of the traded notional (``rate=0.001`` is 10 bps), at least ``minimum`` per fill."""
+    """A fraction of traded notional (``rate=0.001`` is 10 bps), at least ``minimum`` a fill."""
 
     __slots__ = ("minimum", "rate")
 

@@ -13,7 +13,8 @@ Prices move continuously along each leg, so a level between two path points is t
 * a stop or trailing stop that fired but was only partly filled (volume cap) is a market order
   for its remainder on later bars.
 * trailing stop: the stop trails the best price seen since placement (highest for a sell, lowest for
-  a buy) by ``trail_price`` or ``trail_percent``; it is checked along the path as the reference moves.
+  a buy) by ``trail_price`` or ``trail_percent``; it is checked along the path as the
+  reference moves.
 
 ``match`` returns the raw fill price or ``None``; it also updates the order's trigger/trail state.
 """
@@ -51,7 +52,9 @@ def _touch(pts: tuple[float, ...], start: int, price: float, level: float, up: b
     return -1
 
 
-def _stop_limit(order: Order, is_buy: bool, o: float, h: float, lo: float, c: float) -> float | None:
+def _stop_limit(
+    order: Order, is_buy: bool, o: float, h: float, lo: float, c: float
+) -> float | None:
     stop = order.stop_price
     limit = order.limit_price
     assert stop is not None and limit is not None

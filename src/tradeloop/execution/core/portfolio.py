@@ -21,6 +21,7 @@ _EPS = 1e-9
 
 class Portfolio:
     __slots__ = (
+        "_open_trades",
         "allow_short",
         "cash",
         "commission_paid",
@@ -31,10 +32,11 @@ class Portfolio:
         "positions",
         "realized_pnl",
         "trades",
-        "_open_trades",
     )
 
-    def __init__(self, initial_cash: float, leverage: float = 1.0, allow_short: bool = True) -> None:
+    def __init__(
+        self, initial_cash: float, leverage: float = 1.0, allow_short: bool = True
+    ) -> None:
         self.initial_cash = float(initial_cash)
         self.cash = float(initial_cash)
         self.leverage = float(leverage)
@@ -203,9 +205,8 @@ class Portfolio:
         ):
             return f"short selling is disabled (allow_short=False): qty={order.qty} {order.symbol}"
         need = opening * self.estimate_price(order, ref_price) + est_commission
-        available = self.buying_power - reserved
+        # the part of the order that first closes an opposite position frees its capital
+        available = self.buying_power - reserved + (order.qty - opening) * ref_price
         if need > available + _EPS:
-            return (
-                f"insufficient buying power: order needs {need:.2f}, available {available:.2f}"
-            )
+            return f"insufficient buying power: order needs {need:.2f}, available {available:.2f}"
         return None

@@ -114,7 +114,9 @@ class OrderValidator:
         elif order.trail_price is not None or order.trail_percent is not None:
             field = "trail_price" if order.trail_price is not None else "trail_percent"
             raise InvalidOrderError(
-                field, getattr(order, field), f"only allowed for type='trailing_stop', not {t.value!r}"
+                field,
+                getattr(order, field),
+                f"only allowed for type='trailing_stop', not {t.value!r}",
             )
         coid = order.client_order_id
         if not isinstance(coid, str) or not coid or len(coid) > MAX_CLIENT_ORDER_ID_LEN:

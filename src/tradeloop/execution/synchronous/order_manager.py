@@ -89,12 +89,21 @@ class SyncOrderManager:
 
     # -- commands ------------------------------------------------------------------------------
 
-    def submit(self, symbol: str, side: OrderSide | str, qty: float, now: int, **kwargs: Any) -> Order:
+    def submit(
+        self,
+        symbol: str,
+        side: OrderSide | str,
+        qty: float,
+        type: OrderType | str = OrderType.MARKET,
+        *,
+        now: int,
+        **kwargs: Any,
+    ) -> Order:
         """Validate, risk-check and register an order; returns it accepted or rejected.
 
         Malformed requests raise :class:`InvalidOrderError` and register nothing.
         """
-        order = self.book.new_order(symbol, side, qty, now=now, **kwargs)
+        order = self.book.new_order(symbol, side, qty, type, now=now, **kwargs)
         self._admit(order, now, ignore=None)
         return order
 
@@ -129,7 +138,9 @@ class SyncOrderManager:
         if ref > 0.0:
             pending, open_orders = self.book.commitments(ignore=ignore)
             reserved = self._reserved(open_orders)
-            fee = self.commission.compute(order, order.qty, self.portfolio.estimate_price(order, ref))
+            fee = self.commission.compute(
+                order, order.qty, self.portfolio.estimate_price(order, ref)
+            )
             reason = self.portfolio.reject_reason(
                 order, ref, reserved, pending.get(order.symbol, 0.0), fee
             )
@@ -196,10 +207,9 @@ class SyncOrderManager:
             if qty > 0.0 and price is not None:
                 capacity -= qty
                 self._fill(order, qty, price, h, lo, ts)
-            if tif is TimeInForce.IOC or tif is TimeInForce.FOK:
-                if order.is_open:
-                    book.set_status(order, OrderStatus.CANCELED, ts)
-                    listener.on_order_update(order)
+            if (tif is TimeInForce.IOC or tif is TimeInForce.FOK) and order.is_open:
+                book.set_status(order, OrderStatus.CANCELED, ts)
+                listener.on_order_update(order)
 
     def _fill(self, order: Order, qty: float, price: float, h: float, lo: float, ts: int) -> None:
         side = order.side
