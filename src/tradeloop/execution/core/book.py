@@ -7,8 +7,13 @@ their state machine. It does no I/O and emits no events: managers decide how to 
 
 from __future__ import annotations
 
-from tradeloop.errors import InvalidOrderError, OrderNotFoundError, OrderStateError
-from tradeloop.execution.core.state import transition
+from tradeloop.errors import (
+    InvalidOrderError,
+    InvalidTransitionError,
+    OrderNotFoundError,
+    OrderStateError,
+)
+from tradeloop.execution.core.state import can_transition, transition
 from tradeloop.execution.core.validation import OrderValidator, coerce_enum
 from tradeloop.execution.types import (
     Order,
@@ -80,6 +85,8 @@ class OrderBook:
         order.qty = float(qty)
         order.id = self._next_id()
         if client_order_id is None:
+            while order.id in self._client_ids:  # a caller already used this id as a client id
+                order.id = self._next_id()
             order.client_order_id = order.id
         return order
 
@@ -175,15 +182,15 @@ class OrderBook:
             )
         prev = order.filled_qty
         filled = prev + qty
-        order.avg_fill_price = (
-            price
-            if order.avg_fill_price is None
-            else (order.avg_fill_price * prev + price * qty) / filled
-        )
-        order.commission += commission
         done = order.qty - filled <= _EPS
+        target = OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED
+        if not can_transition(order.status, target):  # check first: nothing half-applied
+            raise InvalidTransitionError(order.id, order.status.value, target.value)
+        avg = order.avg_fill_price
+        order.avg_fill_price = price if avg is None else (avg * prev + price * qty) / filled
+        order.commission += commission
         order.filled_qty = order.qty if done else filled
-        self.set_status(order, OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED, now)
+        self.set_status(order, target, now)
 
     def commitments(self, ignore: Order | None = None) -> tuple[dict[str, float], list[Order]]:
         """Signed quantity that open orders would add per symbol, and those orders in book order."""

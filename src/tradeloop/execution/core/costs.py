@@ -6,6 +6,8 @@ non-negative cash amount charged per fill, except :class:`FixedCommission`, char
 
 from __future__ import annotations
 
+import math
+
 from tradeloop.errors import ConfigError
 from tradeloop.execution.types import Order, OrderSide
 
@@ -21,8 +23,8 @@ __all__ = [
 
 
 def _non_negative(name: str, value: float) -> float:
-    if not value >= 0.0:  # also rejects NaN
-        raise ConfigError(name, value, "must be >= 0")
+    if not (value >= 0.0 and math.isfinite(value)):  # also rejects NaN
+        raise ConfigError(name, value, "must be a finite number >= 0")
     return float(value)
 
 

@@ -113,7 +113,9 @@ class Portfolio:
         self.commission_paid += commission
 
         trade = self._open_trades.get(symbol)
-        if old == 0.0 or (old > 0.0) == (sign > 0.0):
+        if old == 0.0 and new == 0.0:
+            pass  # a fill below the flat threshold: cash moves, no position or trade opens
+        elif old == 0.0 or (old > 0.0) == (sign > 0.0):
             # opening or adding: average the entry price
             total = abs(old) + qty
             pos.avg_price = (pos.avg_price * abs(old) + price * qty) / total
@@ -195,14 +197,14 @@ class Portfolio:
         ``reserved``: buying power already committed to other open orders; ``pending``: the signed
         quantity those open orders on the same symbol would add to the position.
         """
+        # open orders that would move the position the other way may never fill: only those on
+        # the same side as this order are assumed to (conservative in both directions)
+        sell = order.side is OrderSide.SELL
+        pending = min(pending, 0.0) if sell else max(pending, 0.0)
         opening = self.opening_qty(order.symbol, order.side, order.qty, pending)
         if opening <= 0.0:
             return None
-        if (
-            order.side is OrderSide.SELL
-            and not self.allow_short
-            and self.qty(order.symbol) + pending - order.qty < -_EPS
-        ):
+        if sell and not self.allow_short and self.qty(order.symbol) + pending - order.qty < -_EPS:
             return f"short selling is disabled (allow_short=False): qty={order.qty} {order.symbol}"
         need = opening * self.estimate_price(order, ref_price) + est_commission
         # the part of the order that first closes an opposite position frees its capital

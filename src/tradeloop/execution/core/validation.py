@@ -9,6 +9,7 @@ would do), see :meth:`tradeloop.execution.core.portfolio.Portfolio.buying_power_
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Collection
 from enum import StrEnum
 from typing import TypeVar
@@ -39,7 +40,7 @@ def coerce_enum(enum: type[E], field: str, value: object) -> E:
 def _positive_price(field: str, value: float | None) -> None:
     if value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise InvalidOrderError(field, value, "must be a number")
     if not (math.isfinite(value) and value > 0.0):
         raise InvalidOrderError(field, value, "must be a finite number > 0")
@@ -63,7 +64,7 @@ class OrderValidator:
         self.fractional = fractional
 
     def check_qty(self, qty: object, field: str = "qty") -> float:
-        if isinstance(qty, bool) or not isinstance(qty, int | float):
+        if isinstance(qty, bool) or not isinstance(qty, numbers.Real):
             raise InvalidOrderError(field, qty, "must be a number")
         if not (math.isfinite(qty) and qty > 0):
             raise InvalidOrderError(field, qty, "must be a finite number > 0")
@@ -85,7 +86,7 @@ class OrderValidator:
             _positive_price(name, getattr(order, name))
         if order.trail_percent is not None:
             tp = order.trail_percent
-            if isinstance(tp, bool) or not isinstance(tp, int | float) or not (0.0 < tp < 100.0):
+            if isinstance(tp, bool) or not isinstance(tp, numbers.Real) or not (0.0 < tp < 100.0):
                 raise InvalidOrderError("trail_percent", tp, "must be a number in (0, 100)")
         t = order.type
         if t in _NEEDS_LIMIT and order.limit_price is None:
