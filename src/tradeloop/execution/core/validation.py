@@ -66,13 +66,14 @@ class OrderValidator:
     def check_qty(self, qty: object, field: str = "qty") -> float:
         if isinstance(qty, bool) or not isinstance(qty, numbers.Real):
             raise InvalidOrderError(field, qty, "must be a number")
-        if not (math.isfinite(qty) and qty > 0):
+        value = float(qty)
+        if not (math.isfinite(value) and value > 0):
             raise InvalidOrderError(field, qty, "must be a finite number > 0")
-        if not self.fractional and qty != int(qty):
+        if not self.fractional and not value.is_integer():
             raise InvalidOrderError(
                 field, qty, "must be a whole number (fractional quantities are disabled)"
             )
-        return float(qty)
+        return value
 
     def validate(self, order: Order) -> None:
         """Raise :class:`InvalidOrderError` if ``order`` is not a well-formed request."""
