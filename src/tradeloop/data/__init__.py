@@ -1,0 +1,62 @@
+"""Market data: the :class:`BarFeed` the engines read, its loaders and an embedded sample.
+
+Importing this package stays light (no pandas, no numpy): the loaders and the sample helpers are
+imported on first access (PEP 562), so ``from tradeloop.data import load_bars`` works but only
+then pulls in pandas.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from tradeloop.data.feed import BarFeed, SymbolSeries
+
+if TYPE_CHECKING:
+    from tradeloop.data.loaders import (
+        from_dataframe,
+        load_bars,
+        load_csv,
+        load_parquet,
+        validate_bars,
+    )
+    from tradeloop.data.sample import SAMPLE_SYMBOLS, load_sample, sample_frame, sample_path
+
+__all__ = [
+    "SAMPLE_SYMBOLS",
+    "BarFeed",
+    "SymbolSeries",
+    "from_dataframe",
+    "load_bars",
+    "load_csv",
+    "load_parquet",
+    "load_sample",
+    "sample_frame",
+    "sample_path",
+    "validate_bars",
+]
+
+_LAZY = {
+    "from_dataframe": "tradeloop.data.loaders",
+    "load_bars": "tradeloop.data.loaders",
+    "load_csv": "tradeloop.data.loaders",
+    "load_parquet": "tradeloop.data.loaders",
+    "validate_bars": "tradeloop.data.loaders",
+    "SAMPLE_SYMBOLS": "tradeloop.data.sample",
+    "load_sample": "tradeloop.data.sample",
+    "sample_frame": "tradeloop.data.sample",
+    "sample_path": "tradeloop.data.sample",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
