@@ -1,0 +1,354 @@
+"""The ``tradeloop`` command: ``backtest``, ``demo``, ``validate`` and ``--version``.
+
+Every tradeloop error (bad config, bad data, ...) ends the command with one red line
+``error: <message>`` on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from tradeloop import __version__
+from tradeloop.errors import TradeloopError
+
+if TYPE_CHECKING:
+    from tradeloop.config import TradeloopConfig
+    from tradeloop.data.feed import BarFeed
+    from tradeloop.results.result import BacktestResult
+
+__all__ = ["app", "main"]
+
+EXIT_ERROR = 2
+
+app = typer.Typer(
+    name="tradeloop",
+    help="Backtest trading strategies on a fast synchronous engine.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+
+# (label, metric key) rows of the summary table, in display order.
+SUMMARY_ROWS: tuple[tuple[str, str], ...] = (
+    ("Total return", "total_return"),
+    ("CAGR", "cagr"),
+    ("Sharpe", "sharpe"),
+    ("Sortino", "sortino"),
+    ("Max drawdown", "max_drawdown"),
+    ("Win rate", "win_rate"),
+    ("Trades", "num_trades"),
+    ("Exposure", "exposure"),
+    ("Turnover", "turnover"),
+    ("Commission", "total_commission"),
+    ("Final equity", "final_equity"),
+)
+
+
+class Timeframe(StrEnum):
+    daily = "daily"
+    minute = "minute"
+
+
+DEMO_COSTS: dict[str, Any] = {
+    "commission": {"type": "per_share", "rate": 0.005, "minimum": 1.0},
+    "slippage": {"type": "percent", "rate": 0.0005},
+}
+
+
+def _stdout() -> Console:
+    # Created per command (not at import) so it binds to the current sys.stdout, as test runners
+    # swap it.
+    return Console(highlight=False)
+
+
+def _stderr() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def _errors_as_exit() -> Iterator[None]:
+    """Turn tradeloop (and file system) errors into ``error: ...`` and exit code 2."""
+    try:
+        yield
+    except TradeloopError as exc:
+        _stderr().print(Text(f"error: {exc}", style="bold red"))
+        raise typer.Exit(EXIT_ERROR) from None
+    except OSError as exc:
+        _stderr().print(Text(f"error: {exc}", style="bold red"))
+        raise typer.Exit(EXIT_ERROR) from None
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"tradeloop {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            "-V",
+            help="Show the version and exit.",
+            callback=_version_callback,
+            is_eager=True,
+        ),
+    ] = False,
+) -> None:
+    """Backtest trading strategies on a fast synchronous engine."""
+
+
+# ------------------------------------------------------------------------------------- helpers
+
+
+def _fmt_ts(ns: int, *, time_of_day: bool = True) -> str:
+    """A UTC timestamp (int ns) for display; the time is left out at midnight or if not wanted."""
+    dt = datetime.fromtimestamp(ns / 1e9, tz=UTC)
+    if not time_of_day or dt.hour == dt.minute == dt.second == 0:
+        return dt.date().isoformat()
+    return dt.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _describe_strategy(name: str, params: dict[str, Any]) -> str:
+    inner = ", ".join(f"{k}={v!r}" for k, v in params.items())
+    return f"{name}({inner})"
+
+
+class _RateColumn(ProgressColumn):
+    """Bars per second, averaged over the run so far."""
+
+    def render(self, task: Task) -> Text:
+        elapsed = task.elapsed or 0.0
+        if not task.completed or elapsed <= 0:
+            return Text("-- bars/s", style="progress.data.speed")
+        return Text(f"{task.completed / elapsed:,.0f} bars/s", style="progress.data.speed")
+
+
+def _run_engine(
+    cfg: TradeloopConfig, feed: BarFeed, console: Console, quiet: bool
+) -> BacktestResult:
+    """Build the engine from ``cfg`` over ``feed`` and run it, with a progress bar unless quiet."""
+    from tradeloop.execution.factory import create_engine
+
+    engine = create_engine(cfg, feed=feed)
+    if quiet:
+        return engine.run()
+    progress = Progress(
+        TextColumn("[bold]backtest"),
+        BarColumn(bar_width=20),
+        MofNCompleteColumn(),
+        TextColumn("bars"),
+        _RateColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+    )
+    with progress:
+        task = progress.add_task("backtest", total=len(feed))
+
+        def report(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        return engine.run(progress=report)
+
+
+def _summary_table(result: BacktestResult, metrics: dict[str, float], title: str | None) -> Table:
+    from tradeloop.results.report import format_metric
+
+    table = Table(title=title, title_justify="left", show_header=True, header_style="bold")
+    table.add_column("Metric")
+    table.add_column("Value", justify="right")
+    for label, key in SUMMARY_ROWS:
+        table.add_row(label, format_metric(key, metrics.get(key, float("nan"))))
+    rate = result.bars_processed / result.elapsed_seconds if result.elapsed_seconds > 0 else 0.0
+    table.add_row("Bars/s", f"{rate:,.0f}")
+    return table
+
+
+def _backtest(
+    cfg: TradeloopConfig, out: Path | None, report: bool, quiet: bool, title: str
+) -> dict[str, Path]:
+    """Load data, run, write results (and the HTML report); print progress and a summary."""
+    from tradeloop.config import build_feed
+    from tradeloop.results import compute_metrics, write_html_report, write_results
+
+    console = _stdout()
+    out_dir = out if out is not None else cfg.output_dir
+    started = time.perf_counter()
+    if quiet:
+        feed = build_feed(cfg)
+    else:
+        with console.status("loading data ..."):
+            feed = build_feed(cfg)
+        first = _fmt_ts(feed.start, time_of_day=False)
+        last = _fmt_ts(feed.end, time_of_day=False)
+        console.print(
+            f"loaded {len(feed):,} bars: {', '.join(feed.symbols)}, {first} to {last} "
+            f"({time.perf_counter() - started:.2f}s)",
+            soft_wrap=True,
+        )
+    result = _run_engine(cfg, feed, console, quiet)
+    metrics = compute_metrics(result)
+    paths = write_results(result, out_dir, metrics)
+    if report:
+        paths["report"] = write_html_report(result, out_dir / "report.html", metrics, title=title)
+    if quiet:
+        return paths
+    console.print(_describe_strategy(result.strategy_name, result.params), soft_wrap=True)
+    console.print(_summary_table(result, metrics, title=None))
+    console.print(f"results written to {out_dir}:", soft_wrap=True)
+    for path in paths.values():
+        console.print(f"  {path}", soft_wrap=True)
+    return paths
+
+
+# ------------------------------------------------------------------------------------ commands
+
+
+ConfigArg = Annotated[
+    Path, typer.Argument(help="YAML config file.", metavar="CONFIG", show_default=False)
+]
+QuietOpt = Annotated[
+    bool,
+    typer.Option("--quiet", "-q", help="No progress bar or summary: only print the files written."),
+]
+
+
+@app.command()
+def backtest(
+    config: ConfigArg,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Output directory (default: output.dir of the config)."),
+    ] = None,
+    no_report: Annotated[
+        bool, typer.Option("--no-report", help="Do not write report.html.")
+    ] = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Run the backtest a config file describes and write its results."""
+    with _errors_as_exit():
+        from tradeloop.config import load_config
+
+        cfg = load_config(config)
+        title = f"{cfg.strategy.strategy_class.__name__} - {cfg.name}"
+        paths = _backtest(cfg, out, cfg.output.report and not no_report, quiet, title)
+        if quiet:
+            for path in paths.values():
+                typer.echo(str(path))
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")] = Path(
+        "results/demo"
+    ),
+    timeframe: Annotated[
+        Timeframe, typer.Option("--timeframe", "-t", help="Embedded sample to use.")
+    ] = Timeframe.daily,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Only print the path of report.html.")
+    ] = False,
+) -> None:
+    """Backtest an SMA crossover on the embedded sample data and write an HTML report."""
+    with _errors_as_exit():
+        from tradeloop.config import parse_config
+
+        tf = timeframe.value
+        cfg = parse_config(
+            {
+                "execution": {"mode": "sync", "initial_cash": 100_000, "participation_rate": 0.1},
+                "data": {"sample": tf},
+                "strategy": {"name": "sma_cross", "params": {"fast": 10, "slow": 30}},
+                "costs": DEMO_COSTS,
+                "output": {"dir": str(out), "report": True},
+            }
+        )
+        paths = _backtest(cfg, out, True, quiet, f"tradeloop demo: SMA crossover ({tf} sample)")
+        if quiet:
+            typer.echo(str(paths["report"]))
+        else:
+            _stdout().print(f"open the report: {paths['report']}", soft_wrap=True)
+
+
+@app.command()
+def validate(config: ConfigArg) -> None:
+    """Check a config file and its data without running anything."""
+    with _errors_as_exit():
+        from tradeloop.config import (
+            build_commission,
+            build_feed,
+            build_slippage,
+            build_strategy,
+            load_config,
+        )
+
+        cfg = load_config(config)
+        console = _stdout()
+        feed = build_feed(cfg)
+        per_symbol = ", ".join(f"{s} {len(feed[s]):,}" for s in feed.symbols)
+        strategy_cls = cfg.strategy.strategy_class
+        params = build_strategy(cfg).params
+        ex = cfg.execution
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="bold")
+        grid.add_column()
+        grid.add_row("config", f"{config} is valid")
+        grid.add_row(
+            "mode", ex.mode if ex.mode == ex.mode_input else f"{ex.mode_input} ({ex.mode})"
+        )
+        grid.add_row("data", cfg.data.source)
+        grid.add_row("symbols", ", ".join(feed.symbols))
+        grid.add_row("bars", f"{len(feed):,} ({per_symbol})")
+        grid.add_row("period", f"{_fmt_ts(feed.start)} to {_fmt_ts(feed.end)}")
+        grid.add_row(
+            "strategy",
+            f"{cfg.strategy.name} -> {_describe_strategy(strategy_cls.__name__, params)}",
+        )
+        grid.add_row(
+            "account",
+            f"cash {ex.initial_cash:,.2f}, leverage {ex.leverage:g}, "
+            f"short {'allowed' if ex.allow_short else 'not allowed'}, "
+            f"participation {'none' if ex.participation_rate is None else ex.participation_rate}"
+            f"{', fractional' if ex.fractional else ''}",
+        )
+        grid.add_row("costs", f"{build_commission(cfg)!r}, {build_slippage(cfg)!r}")
+        grid.add_row(
+            "output", f"{cfg.output_dir}{' (with report.html)' if cfg.output.report else ''}"
+        )
+        console.print(grid, soft_wrap=True)
+        if ex.mode != "sync":
+            _stderr().print(
+                Text(
+                    f"warning: mode {ex.mode_input!r}: the asynchronous (live) engine is not "
+                    "available in this release; `tradeloop backtest` needs mode: sync",
+                    style="yellow",
+                )
+            )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point (``tradeloop``)."""
+    app(args=argv, prog_name="tradeloop")

@@ -1,0 +1,211 @@
+"""The ``tradeloop`` command line, through typer's CliRunner (and one real subprocess)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tradeloop import __version__
+from tradeloop.cli import app
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+runner = CliRunner()
+
+
+def write_config(path: Path, body: str) -> Path:
+    path.write_text(textwrap.dedent(body), encoding="utf-8")
+    return path
+
+
+SMALL_CONFIG = """
+execution: {mode: sync, participation_rate: 0.1}
+data: {sample: daily, symbols: [ACME, BOLT], start: 2022-01-01, end: 2022-12-31}
+strategy: {name: sma_cross, params: {fast: 5, slow: 20}}
+costs: {commission: {type: per_share, rate: 0.005, minimum: 1.0}}
+"""
+
+
+def test_demo_writes_results(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    result = runner.invoke(app, ["demo", "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    for name in ("report.html", "metrics.json", "trades.csv", "equity.csv", "orders.csv"):
+        assert (out / name).is_file(), name
+    assert result.stdout.strip() == str(out / "report.html")
+    metrics = json.loads((out / "metrics.json").read_text())["metrics"]
+    assert metrics["num_trades"] > 0
+    assert "<html" in (out / "report.html").read_text().lower()
+
+
+def test_demo_prints_summary(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path), "--timeframe", "daily"])
+    assert result.exit_code == 0, result.output
+    assert "Sharpe" in result.stdout
+    assert "report.html" in result.stdout
+
+
+def test_demo_rejects_unknown_timeframe(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path), "--timeframe", "hourly"])
+    assert result.exit_code == 2
+    assert not (tmp_path / "report.html").exists()
+
+
+def test_backtest_example(tmp_path: Path) -> None:
+    out = tmp_path / "sma"
+    result = runner.invoke(app, ["backtest", str(EXAMPLES / "sma_cross.yaml"), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    for label in ("Sharpe", "Sortino", "CAGR", "Max drawdown", "Final equity", "Bars/s"):
+        assert label in result.stdout, label
+    assert "SmaCross" in result.stdout
+    assert (out / "report.html").is_file()
+    assert (out / "metrics.json").is_file()
+
+
+def test_backtest_no_report_and_quiet(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "small.yaml", SMALL_CONFIG)
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["backtest", str(config), "-o", str(out), "--no-report", "-q"])
+    assert result.exit_code == 0, result.output
+    assert not (out / "report.html").exists()
+    assert (out / "trades.csv").is_file()
+    printed = result.stdout.split()
+    assert str(out / "metrics.json") in printed
+    assert "Sharpe" not in result.stdout
+
+
+def test_backtest_default_output_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = write_config(tmp_path / "small.yaml", SMALL_CONFIG)
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["backtest", str(config), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "results" / "small" / "report.html").is_file()
+
+
+def test_validate(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["validate", str(EXAMPLES / "sma_cross.yaml")])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "valid" in out
+    for symbol in ("ACME", "BOLT", "CRUX", "DYNA"):
+        assert symbol in out
+    assert "SmaCross" in out and "fast=10" in out
+    assert "2020-01-02" in out and "2023-12-29" in out
+    assert "4,168" in out
+
+
+def test_validate_custom_strategy() -> None:
+    result = runner.invoke(app, ["validate", str(EXAMPLES / "custom_strategy.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "RsiReversion" in result.stdout
+
+
+def test_bad_config_gives_one_error_line(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path / "bad.yaml",
+        """
+        execution: {mode: paper}
+        data: {sample: daily}
+        strategy: {name: sma_cross}
+        """,
+    )
+    for command in ("backtest", "validate"):
+        result = runner.invoke(app, [command, str(config)])
+        assert result.exit_code == 2, result.output
+        assert result.stderr.startswith("error: ")
+        assert "execution.mode" in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+        assert "Traceback" not in result.output
+        assert result.stdout == ""
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["backtest", str(tmp_path / "nope.yaml")])
+    assert result.exit_code == 2
+    assert "error: config=" in result.stderr
+    assert "not found" in result.stderr
+
+
+def test_unknown_strategy_param_error(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path / "param.yaml",
+        """
+        data: {sample: daily}
+        strategy: {name: sma_cross, params: {fastt: 3}}
+        """,
+    )
+    result = runner.invoke(app, ["validate", str(config)])
+    assert result.exit_code == 2
+    assert "strategy.params.fastt" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_bad_data_is_reported_without_traceback(tmp_path: Path) -> None:
+    (tmp_path / "bars.csv").write_text(
+        "timestamp,open,high,low,close,volume\n"
+        "2022-01-03,10,11,9,10.5,100\n"
+        "2022-01-04,10,9,11,10.5,100\n",  # high < low
+        encoding="utf-8",
+    )
+    config = write_config(
+        tmp_path / "data.yaml",
+        """
+        data: {path: bars.csv, symbol: X}
+        strategy: {name: buy_and_hold}
+        """,
+    )
+    result = runner.invoke(app, ["backtest", str(config), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: ")
+    assert "Traceback" not in result.output
+
+
+def test_live_mode_is_refused_by_backtest_but_validates(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "live.yaml", SMALL_CONFIG.replace("mode: sync", "mode: live"))
+    result = runner.invoke(app, ["backtest", str(config), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert "execution.mode='live'" in result.stderr
+    assert "not available in this release" in result.stderr
+    checked = runner.invoke(app, ["validate", str(config)])
+    assert checked.exit_code == 0, checked.output
+    assert "warning" in checked.stderr
+
+
+def test_version_option() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"tradeloop {__version__}"
+
+
+def test_no_arguments_shows_help() -> None:
+    result = runner.invoke(app, [])
+    assert "backtest" in result.output and "demo" in result.output
+
+
+def test_python_dash_m_version() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "tradeloop", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"tradeloop {__version__}"
+
+
+def test_python_dash_m_error_exit_code(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "tradeloop", "validate", str(tmp_path / "missing.yaml")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: config=")
+    assert "Traceback" not in proc.stderr
