@@ -172,6 +172,7 @@ def test_live_mode_is_refused_by_backtest_but_validates(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "execution.mode='live'" in result.stderr
     assert "not available in this release" in result.stderr
+    assert "loaded" not in result.output  # refused before any data is read
     checked = runner.invoke(app, ["validate", str(config)])
     assert checked.exit_code == 0, checked.output
     assert "warning" in checked.stderr

@@ -253,6 +253,9 @@ def backtest(
         from tradeloop.config import load_config
 
         cfg = load_config(config)
+        from tradeloop.execution.factory import require_sync_mode
+
+        require_sync_mode(cfg)  # refuse before spending time on loading data
         title = f"{cfg.strategy.strategy_class.__name__} - {cfg.name}"
         paths = _backtest(cfg, out, cfg.output.report and not no_report, quiet, title)
         if quiet:

@@ -45,6 +45,12 @@ create_backtest_engine = create_sync_engine
 """Old name of :func:`create_sync_engine`."""
 
 
+def require_sync_mode(cfg: TradeloopConfig) -> None:
+    """Raise ConfigError unless ``execution.mode`` is one this release can run."""
+    if cfg.execution.mode != "sync":
+        raise ConfigError("execution.mode", cfg.execution.mode_input, ASYNC_UNAVAILABLE)
+
+
 def create_engine(
     config: TradeloopConfig | Mapping[str, Any] | str | Path,
     *,
@@ -78,8 +84,7 @@ def create_engine(
             type(config).__name__,
             "must be a TradeloopConfig, a mapping or the path of a YAML file",
         )
-    if cfg.execution.mode != "sync":
-        raise ConfigError("execution.mode", cfg.execution.mode_input, ASYNC_UNAVAILABLE)
+    require_sync_mode(cfg)
     kwargs = build_engine_kwargs(cfg)
     if strategy is None:
         strategy = build_strategy(cfg)
