@@ -12,7 +12,7 @@ from tradeloop.execution.core.costs import (
 )
 from tradeloop.execution.core.portfolio import Portfolio
 from tradeloop.execution.synchronous import SyncOrderManager
-from tradeloop.execution.types import Fill, Order, OrderStatus
+from tradeloop.execution.types import Fill, Order, OrderSide, OrderStatus
 
 DAY_NS = 86_400_000_000_000
 T0 = 19_000 * DAY_NS  # a UTC midnight
@@ -267,3 +267,15 @@ def test_bad_participation_rate() -> None:
     with pytest.raises(InvalidOrderError) as err:
         manager(participation_rate=1.5)
     assert err.value.field == "participation_rate"
+
+
+def test_replace_trailing_stop_after_it_has_trailed() -> None:
+    m, _ = manager()
+    m.portfolio.apply_fill("X", OrderSide.BUY, 10, 100.0, 0.0, T0)
+    old = m.submit("X", "sell", 10, "trailing_stop", trail_price=3.0, now=T0)
+    bar(m, T0 + MIN, 100, 104, 99, 103)  # trails up to 104: the stop is now 101
+    assert old.stop_price == 101.0
+    new = m.replace(old, T0 + MIN, trail_percent=1.0)
+    assert (new.trail_price, new.trail_percent, new.stop_price) == (None, 1.0, None)
+    assert new.status is OrderStatus.ACCEPTED
+    assert old.status is OrderStatus.REPLACED

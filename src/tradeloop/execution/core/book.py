@@ -122,7 +122,8 @@ class OrderBook:
             old.type,
             tif=old.tif if tif is None else tif,
             limit_price=old.limit_price if limit_price is None else limit_price,
-            stop_price=old.stop_price if stop_price is None else stop_price,
+            # a trailing stop's stop_price is the matcher's current level, not a request field
+            stop_price=None if trailing else (old.stop_price if stop_price is None else stop_price),
             trail_price=trail_price,
             trail_percent=trail_percent,
             tag=old.tag,
