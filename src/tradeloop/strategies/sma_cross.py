@@ -57,7 +57,8 @@ class SmaCross(Strategy):
         held = ctx.position(sym).qty
         target = 0.0
         if want:
-            budget = ctx.equity * self.allocation / len(ctx.symbols)
+            # an equal share of equity, but never more than the account can buy right now
+            budget = min(ctx.equity * self.allocation / len(ctx.symbols), ctx.buying_power)
             target = want * float(int(budget / close))
         delta = target - held
         if delta > 0:
