@@ -1,0 +1,91 @@
+"""Built-in strategies: SmaCross against a naive reference, BuyAndHold, parameter checks."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from tradeloop.data.feed import BarFeed, SymbolSeries
+from tradeloop.errors import ConfigError
+from tradeloop.execution.synchronous import SyncExecutionEngine
+from tradeloop.strategies import REGISTRY, BuyAndHold, SmaCross
+
+DAY = 86_400_000_000_000
+
+
+def feed(closes: dict[str, list[float]]) -> BarFeed:
+    out = []
+    for sym, cl in closes.items():
+        n = len(cl)
+        opens = [cl[0], *cl[:-1]]
+        out.append(
+            SymbolSeries(
+                sym,
+                [(19_000 + i) * DAY for i in range(n)],
+                opens,
+                [max(o, c) for o, c in zip(opens, cl, strict=True)],
+                [min(o, c) for o, c in zip(opens, cl, strict=True)],
+                cl,
+                [1e9] * n,
+            )
+        )
+    return BarFeed(out)
+
+
+def naive_signals(closes: list[float], fast: int, slow: int, short: bool) -> list[int]:
+    """Desired position sign after each bar, from plain slicing (no incremental sums)."""
+    want = []
+    for i in range(len(closes)):
+        if i + 1 < slow:
+            want.append(0)
+            continue
+        f = sum(closes[i + 1 - fast : i + 1]) / fast
+        s = sum(closes[i + 1 - slow : i + 1]) / slow
+        want.append(1 if f > s else (-1 if short else 0))
+    return want
+
+
+@pytest.mark.parametrize("short", [False, True])
+def test_sma_cross_trades_exactly_where_the_naive_signal_changes(short: bool) -> None:
+    closes = [100 + 8 * math.sin(i / 5) + 3 * math.sin(i / 1.7) for i in range(300)]
+    result = SyncExecutionEngine(
+        feed({"X": closes}), SmaCross(fast=3, slow=9, allow_short=short), initial_cash=1e6
+    ).run()
+    signal = naive_signals(closes, 3, 9, short)
+    # the strategy starts flat and first decides on bar slow - 1 = 8
+    changes = [i for i in range(8, len(signal)) if signal[i] != (signal[i - 1] if i > 8 else 0)]
+    # each change is traded on the next bar's open, which is that bar's previous close
+    fill_days = [f.ts // DAY - 19_000 for f in result.fills]
+    assert fill_days == [i + 1 for i in changes if i + 1 < len(closes)]
+    assert len(fill_days) > 10
+    for f in result.fills:
+        i = f.ts // DAY - 19_000
+        assert f.price == closes[i - 1]
+
+
+def test_sma_cross_sizes_by_equity_and_allocation() -> None:
+    closes = [10.0] * 10 + [float(v) for v in range(11, 31)]
+    result = SyncExecutionEngine(
+        feed({"X": closes}), SmaCross(fast=2, slow=5, allocation=0.5), initial_cash=10_000
+    ).run()
+    first = result.fills[0]
+    assert first.side == "buy"
+    assert first.qty == float(int(10_000 * 0.5 / closes[10]))
+
+
+def test_sma_cross_rejects_bad_windows() -> None:
+    with pytest.raises(ConfigError) as err:
+        SyncExecutionEngine(feed({"X": [1.0, 2.0]}), SmaCross(fast=30, slow=10)).run()
+    assert err.value.field == "strategy.params.fast"
+
+
+def test_buy_and_hold_buys_each_symbol_once() -> None:
+    f = feed({"A": [10.0, 11.0, 12.0, 13.0], "B": [20.0, 19.0, 18.0, 21.0]})
+    result = SyncExecutionEngine(f, BuyAndHold(allocation=0.5), initial_cash=10_000).run()
+    assert sorted((x.symbol, x.qty) for x in result.fills) == [("A", 250.0), ("B", 125.0)]
+    assert result.final_equity == pytest.approx(10_000 + 250 * 3 + 125 * 1)
+
+
+def test_registry_names() -> None:
+    assert {"sma_cross": SmaCross, "buy_and_hold": BuyAndHold} == REGISTRY
