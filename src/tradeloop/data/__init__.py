@@ -7,9 +7,9 @@ then pulls in pandas.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from tradeloop._lazy import lazy_exports
 from tradeloop.data.feed import BarFeed, SymbolSeries
 
 if TYPE_CHECKING:
@@ -48,15 +48,4 @@ _LAZY = {
     "sample_path": "tradeloop.data.sample",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+__getattr__, __dir__ = lazy_exports("tradeloop.data", globals(), _LAZY)

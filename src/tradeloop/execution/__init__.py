@@ -7,9 +7,9 @@ Importing this package needs neither aiohttp nor asyncio. Names are resolved on 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from tradeloop._lazy import lazy_exports
 from tradeloop.execution.types import (
     Bar,
     Fill,
@@ -69,18 +69,7 @@ _LAZY = {
     "SyncOrderManager": "tradeloop.execution.synchronous",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'tradeloop.execution' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports("tradeloop.execution", globals(), _LAZY)
 
 
 __all__ = [

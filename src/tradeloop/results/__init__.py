@@ -7,9 +7,9 @@ first used (PEP 562 lazy attributes).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from tradeloop._lazy import lazy_exports
 from tradeloop.results.result import BacktestResult
 
 if TYPE_CHECKING:
@@ -25,15 +25,4 @@ _LAZY = {
     "write_html_report": "tradeloop.results.report",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'tradeloop.results' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports("tradeloop.results", globals(), _LAZY)
