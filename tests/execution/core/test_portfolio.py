@@ -487,3 +487,14 @@ def test_sub_epsilon_fill_from_flat_does_not_corrupt_trades() -> None:
     open_trades = [t for t in p.trades if not t.is_closed]
     assert len(open_trades) == 1
     assert open_trades[0].side is SELL
+
+
+def test_committed_counts_only_same_side_pending() -> None:
+    pf = Portfolio(10_000.0)
+    pf.apply_fill("X", OrderSide.BUY, 10, 100.0, 0.0, 0)
+    sell_close = Order("s", "X", OrderSide.SELL, 10)  # closes the long: needs nothing
+    sell_short = Order("t", "X", OrderSide.SELL, 5)  # after the first sell it opens a short
+    buy = Order("b", "X", OrderSide.BUY, 3, OrderType.LIMIT, limit_price=90.0)
+    # the buy adds to the long whatever the sells do: 3 * 90 reserved
+    assert pf.committed([sell_close, sell_short, buy], {"X": 100.0}) == 5 * 100.0 + 3 * 90.0
+    assert pf.committed([], {}) == 0.0

@@ -279,3 +279,14 @@ def test_replace_trailing_stop_after_it_has_trailed() -> None:
     assert (new.trail_price, new.trail_percent, new.stop_price) == (None, 1.0, None)
     assert new.status is OrderStatus.ACCEPTED
     assert old.status is OrderStatus.REPLACED
+
+
+def test_open_sell_does_not_free_buying_power_for_a_buy() -> None:
+    # flat: a sell of 60 (short, 6000) and a buy of 60 (6000) are both reserved; the sell may
+    # fill and the buy not, or the other way round, so neither offsets the other.
+    m, _ = manager(cash=13_000.0)
+    sell = m.submit("X", "sell", 60, "limit", limit_price=100.0, now=T0)
+    buy = m.submit("X", "buy", 60, "limit", limit_price=100.0, now=T0)
+    third = m.submit("X", "buy", 20, "limit", limit_price=100.0, now=T0)  # 2000 > 13000 - 12000
+    assert (sell.status, buy.status) == (OrderStatus.ACCEPTED, OrderStatus.ACCEPTED)
+    assert third.status is OrderStatus.REJECTED

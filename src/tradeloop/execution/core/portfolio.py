@@ -12,6 +12,8 @@ and a short position ties up capital equal to its market value.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 from tradeloop.execution.types import Order, OrderSide, OrderType, Position, Trade
 
 __all__ = ["Portfolio"]
@@ -183,6 +185,24 @@ class Portfolio:
         if side is OrderSide.BUY:
             return qty if held >= 0.0 else max(0.0, qty + held)
         return qty if held <= 0.0 else max(0.0, qty - held)
+
+    def committed(self, orders: Iterable[Order], ref_prices: Mapping[str, float]) -> float:
+        """Buying power that open ``orders`` (in book order) would use if they all filled.
+
+        Each order is judged as :meth:`reject_reason` judges a new one: only earlier orders on the
+        same side are assumed to fill, so an opposite order never excuses a reservation.
+        """
+        same_side: dict[tuple[str, OrderSide], float] = {}
+        total = 0.0
+        for o in orders:
+            key = (o.symbol, o.side)
+            pending = same_side.get(key, 0.0)
+            rem = o.remaining_qty
+            opening = self.opening_qty(o.symbol, o.side, rem, pending)
+            if opening > 0.0:
+                total += opening * self.estimate_price(o, ref_prices.get(o.symbol, 0.0))
+            same_side[key] = pending + o.side.sign * rem
+        return total
 
     def reject_reason(
         self,

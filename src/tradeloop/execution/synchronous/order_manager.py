@@ -137,7 +137,7 @@ class SyncOrderManager:
         reason = None
         if ref > 0.0:
             pending, open_orders = self.book.commitments(ignore=ignore)
-            reserved = self._reserved(open_orders)
+            reserved = self.portfolio.committed(open_orders, self.last_prices)
             fee = self.commission.compute(
                 order, order.qty, self.portfolio.estimate_price(order, ref)
             )
@@ -154,21 +154,6 @@ class SyncOrderManager:
             self.book.set_status(order, OrderStatus.REJECTED, now, reason=reason)
         self.listener.on_order_update(order)
         return reason is None
-
-    def _reserved(self, open_orders: list[Order]) -> float:
-        """Buying power committed to open orders that would grow a position."""
-        pf = self.portfolio
-        pending: dict[str, float] = {}
-        reserved = 0.0
-        for o in open_orders:
-            p = pending.get(o.symbol, 0.0)
-            rem = o.remaining_qty
-            opening = pf.opening_qty(o.symbol, o.side, rem, p)
-            if opening > 0.0:
-                ref = self.last_prices.get(o.symbol, 0.0)
-                reserved += opening * pf.estimate_price(o, ref)
-            pending[o.symbol] = p + o.side.sign * rem
-        return reserved
 
     # -- simulated time ------------------------------------------------------------------------
 
