@@ -9,13 +9,17 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "BrokerConnectionError",
+    "BrokerError",
     "ConfigError",
     "DataError",
+    "DuplicateOrderError",
     "EngineError",
     "InsufficientFundsError",
     "InvalidOrderError",
     "InvalidTransitionError",
     "OrderNotFoundError",
+    "OrderRejectedError",
     "OrderStateError",
     "TradeloopError",
 ]
@@ -75,3 +79,35 @@ class OrderNotFoundError(OrderStateError):
 
 class EngineError(TradeloopError):
     """The engine was used in a way it does not support (e.g. run twice)."""
+
+
+class BrokerError(TradeloopError):
+    """A broker (or the simulated one) refused or failed a request."""
+
+
+class OrderRejectedError(BrokerError):
+    """The venue rejected an order: the order ends ``rejected`` with :attr:`reason`.
+
+    Raised only when the venue says so (an HTTP 403/422 with a reason, say), never for a timeout.
+    """
+
+    def __init__(self, client_order_id: str, reason: str, code: int | None = None) -> None:
+        self.client_order_id = client_order_id
+        self.reason = reason
+        self.code = code
+        super().__init__(f"client_order_id={client_order_id!r}: rejected by the venue: {reason}")
+
+
+class DuplicateOrderError(BrokerError):
+    """The venue already has an order with this client order id (a retried submission)."""
+
+    def __init__(self, client_order_id: str) -> None:
+        self.client_order_id = client_order_id
+        super().__init__(f"client_order_id={client_order_id!r}: already used at the venue")
+
+
+class BrokerConnectionError(BrokerError):
+    """A request's outcome is unknown (timeout, 5xx, dropped connection): it may have happened.
+
+    An order whose submission ends this way stays in flight; it is never assumed rejected.
+    """

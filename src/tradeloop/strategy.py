@@ -19,13 +19,14 @@ Parameters are declared as annotated class attributes with defaults::
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar, Protocol, get_type_hints
+from typing import Any, ClassVar, Protocol, Unpack, get_type_hints
 
 from tradeloop.errors import ConfigError
 from tradeloop.execution.types import (
     Bar,
     Fill,
     Order,
+    OrderParams,
     OrderSide,
     OrderType,
     Position,
@@ -75,15 +76,15 @@ class Context(Protocol):
         side: OrderSide | str,
         qty: float,
         type: OrderType | str = OrderType.MARKET,
-        *,
-        tif: TimeInForce | str = TimeInForce.GTC,
-        limit_price: float | None = None,
-        stop_price: float | None = None,
-        trail_price: float | None = None,
-        trail_percent: float | None = None,
-        client_order_id: str | None = None,
-        tag: str | None = None,
-    ) -> Order: ...
+        **params: Unpack[OrderParams],
+    ) -> Order:
+        """Place an order; returns its handle at once. ``params``: ``tif`` (default ``gtc``),
+        ``limit_price``, ``stop_price``, ``trail_price``, ``trail_percent``, ``client_order_id``,
+        ``tag`` (see :class:`~tradeloop.execution.types.OrderParams`).
+
+        The synchronous engine answers at once (``accepted`` or ``rejected``); the asynchronous
+        one returns the order ``new`` and the broker's answer arrives as an order update."""
+        ...
 
     def buy(self, symbol: str, qty: float, **kwargs: Any) -> Order: ...
 

@@ -139,3 +139,40 @@ class BarFeed:
 
     def symbol_mapping(self) -> Mapping[str, SymbolSeries]:
         return self.series
+
+
+class GrowingFeed(BarFeed):
+    """A :class:`BarFeed` that bars are appended to as they arrive (paper and live trading).
+
+    It gives ``ctx.history`` the same columns a backtest has. Each symbol keeps at most
+    ``max_bars`` bars (oldest dropped, in amortised O(1)), so a long live run has bounded memory.
+    """
+
+    __slots__ = ("max_bars",)
+
+    def __init__(self, symbols: Iterable[str], max_bars: int = 100_000) -> None:
+        super().__init__(SymbolSeries(s, (), (), (), (), (), ()) for s in symbols)
+        self.max_bars = max_bars
+
+    def append(
+        self, symbol: str, ts: int, o: float, h: float, lo: float, c: float, v: float
+    ) -> int:
+        """Add one bar (a symbol not seen before is added); returns its row index."""
+        s = self.series.get(symbol)
+        if s is None:
+            s = self.series[symbol] = SymbolSeries(symbol, (), (), (), (), (), ())
+            self.symbols = (*self.symbols, symbol)
+        s.ts.append(ts)
+        s.open.append(o)
+        s.high.append(h)
+        s.low.append(lo)
+        s.close.append(c)
+        s.volume.append(v)
+        n = len(s.ts)
+        if n > 2 * self.max_bars:
+            drop = n - self.max_bars
+            for col in (s.ts, s.open, s.high, s.low, s.close, s.volume):
+                del col[:drop]
+            n -= drop
+        self._timeline = None
+        return n - 1

@@ -8,12 +8,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import TypedDict
 
 __all__ = [
     "TERMINAL_STATUSES",
+    "Account",
     "Bar",
+    "BrokerEvent",
+    "Clock",
+    "EventKind",
     "Fill",
     "Order",
+    "OrderParams",
     "OrderSide",
     "OrderStatus",
     "OrderType",
@@ -130,6 +136,7 @@ class Order:
 
     __slots__ = (
         "avg_fill_price",
+        "broker_order_id",
         "client_order_id",
         "commission",
         "created_at",
@@ -193,6 +200,8 @@ class Order:
         self.reject_reason: str | None = None
         self.replaces: str | None = None
         self.replaced_by: str | None = None
+        # the venue's id for this order, once a broker has answered (live engines only)
+        self.broker_order_id: str | None = None
         # Simulation state (used by the synchronous matcher, ignored by live brokers):
         # bars at or before this timestamp are never matched (no look-ahead);
         self.eligible_after = created_at
@@ -206,6 +215,13 @@ class Order:
     @property
     def remaining_qty(self) -> float:
         return self.qty - self.filled_qty
+
+    def snapshot(self) -> Order:
+        """An independent copy of this order as it is now (what an event or a broker reports)."""
+        copy = Order.__new__(Order)
+        for name in Order.__slots__:
+            setattr(copy, name, getattr(self, name))
+        return copy
 
     @property
     def is_open(self) -> bool:
@@ -233,6 +249,7 @@ class Order:
             "reject_reason": self.reject_reason,
             "replaces": self.replaces,
             "replaced_by": self.replaced_by,
+            "broker_order_id": self.broker_order_id,
             "tag": self.tag,
         }
 
@@ -251,7 +268,7 @@ class Order:
 class Fill:
     """One execution of (part of) an order."""
 
-    __slots__ = ("commission", "order_id", "price", "qty", "side", "symbol", "ts")
+    __slots__ = ("commission", "execution_id", "order_id", "price", "qty", "side", "symbol", "ts")
 
     def __init__(
         self,
@@ -262,7 +279,9 @@ class Fill:
         price: float,
         commission: float,
         ts: int,
+        execution_id: str = "",
     ) -> None:
+        self.execution_id = execution_id  # unique per execution at its venue: the dedupe key
         self.order_id = order_id
         self.symbol = symbol
         self.side = side
@@ -277,6 +296,7 @@ class Fill:
 
     def to_dict(self) -> dict[str, object]:
         return {
+            "execution_id": self.execution_id,
             "order_id": self.order_id,
             "symbol": self.symbol,
             "side": self.side.value,
@@ -390,3 +410,100 @@ class Trade:
     def __repr__(self) -> str:
         d = "long" if self.side is OrderSide.BUY else "short"
         return f"Trade({self.symbol} {d} qty={self.max_qty} pnl={self.pnl:.2f})"
+
+
+class OrderParams(TypedDict, total=False):
+    """The optional fields of an order request, shared by every ``submit_order`` signature."""
+
+    tif: TimeInForce | str
+    limit_price: float | None
+    stop_price: float | None
+    trail_price: float | None
+    trail_percent: float | None
+    client_order_id: str | None
+    tag: str | None
+
+
+class Account:
+    """A broker account as the broker reports it: money, and what it lets the account do."""
+
+    __slots__ = ("allow_short", "buying_power", "cash", "currency", "equity", "id", "leverage")
+
+    def __init__(
+        self,
+        cash: float,
+        equity: float,
+        buying_power: float,
+        *,
+        leverage: float = 1.0,
+        allow_short: bool = True,
+        currency: str = "USD",
+        id: str = "",
+    ) -> None:
+        self.cash = cash
+        self.equity = equity
+        self.buying_power = buying_power
+        self.leverage = leverage
+        self.allow_short = allow_short
+        self.currency = currency
+        self.id = id
+
+    def __repr__(self) -> str:
+        return (
+            f"Account(cash={self.cash:.2f} equity={self.equity:.2f} "
+            f"buying_power={self.buying_power:.2f} leverage={self.leverage:g} {self.currency})"
+        )
+
+
+class Clock:
+    """The venue's clock: its time (int ns, UTC) and whether the market is open."""
+
+    __slots__ = ("is_open", "next_close", "next_open", "ts")
+
+    def __init__(self, ts: int, is_open: bool, next_open: int | None, next_close: int | None):
+        self.ts = ts
+        self.is_open = is_open
+        self.next_open = next_open
+        self.next_close = next_close
+
+    def __repr__(self) -> str:
+        state = "open" if self.is_open else "closed"
+        return f"Clock({ns_to_datetime(self.ts).isoformat()} {state})"
+
+
+class EventKind(StrEnum):
+    """Kinds of broker events tradeloop acts on (Alpaca's trade_updates names).
+
+    A broker may report others (``pending_new``, ``done_for_day``, ...): :class:`BrokerEvent`
+    keeps the kind as a plain string, and the engine ignores what it does not know.
+    """
+
+    NEW = "new"
+    ACCEPTED = "accepted"
+    FILL = "fill"
+    PARTIAL_FILL = "partial_fill"
+    CANCELED = "canceled"
+    EXPIRED = "expired"
+    REPLACED = "replaced"
+    REJECTED = "rejected"
+
+
+class BrokerEvent:
+    """One message of a broker's order stream: what happened to which order.
+
+    ``order`` is the broker's snapshot of the order after the event (its ``id`` is the broker's
+    id; ``client_order_id`` ties it to the engine's order). ``fill`` is set for fill and
+    partial_fill events; its ``execution_id`` is the deduplication key.
+    """
+
+    __slots__ = ("fill", "kind", "order", "ts")
+
+    def __init__(self, kind: str, order: Order, ts: int, fill: Fill | None = None) -> None:
+        self.kind = kind
+        self.order = order
+        self.ts = ts
+        self.fill = fill
+
+    def __repr__(self) -> str:
+        extra = f" {self.fill!r}" if self.fill is not None else ""
+        return f"BrokerEvent({self.kind} {self.order.client_order_id} {self.order.status}{extra})"

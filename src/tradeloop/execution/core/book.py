@@ -29,14 +29,27 @@ _EPS = 1e-9
 
 
 class OrderBook:
-    __slots__ = ("_client_ids", "_seq", "id_prefix", "open", "orders", "validator")
+    __slots__ = (
+        "_client_ids",
+        "_seq",
+        "client_id_prefix",
+        "id_prefix",
+        "open",
+        "orders",
+        "validator",
+    )
 
-    def __init__(self, validator: OrderValidator, id_prefix: str = "O") -> None:
+    def __init__(
+        self, validator: OrderValidator, id_prefix: str = "O", client_id_prefix: str = ""
+    ) -> None:
+        """``id_prefix`` starts order ids; an order given no client order id gets
+        ``client_id_prefix + id`` (a live venue needs client ids unique across runs)."""
         self.validator = validator
         self.id_prefix = id_prefix
+        self.client_id_prefix = client_id_prefix
         self.orders: dict[str, Order] = {}
         self.open: dict[str, list[Order]] = {}
-        self._client_ids: set[str] = set()
+        self._client_ids: dict[str, Order] = {}
         self._seq = 0
 
     # -- creation ------------------------------------------------------------------------------
@@ -85,9 +98,10 @@ class OrderBook:
         order.qty = float(qty)
         order.id = self._next_id()
         if client_order_id is None:
-            while order.id in self._client_ids:  # a caller already used this id as a client id
+            prefix = self.client_id_prefix
+            while prefix + order.id in self._client_ids:  # a caller already used it as a client id
                 order.id = self._next_id()
-            order.client_order_id = order.id
+            order.client_order_id = prefix + order.id
         return order
 
     def replacement(
@@ -101,8 +115,13 @@ class OrderBook:
         trail_price: float | None = None,
         trail_percent: float | None = None,
         tif: TimeInForce | str | None = None,
+        client_order_id: str | None = None,
     ) -> Order:
-        """A validated new order that would replace the open order ``old`` (not registered)."""
+        """A validated new order that would replace the open order ``old`` (not registered).
+
+        ``client_order_id`` names the new order (a live venue needs a fresh one); by default the
+        book gives it one.
+        """
         if not old.is_open:
             raise OrderStateError(
                 f"order {old.id}: status={old.status.value!r}, only open orders can be replaced"
@@ -126,6 +145,7 @@ class OrderBook:
             stop_price=None if trailing else (old.stop_price if stop_price is None else stop_price),
             trail_price=trail_price,
             trail_percent=trail_percent,
+            client_order_id=client_order_id,
             tag=old.tag,
             now=now,
         )
@@ -136,15 +156,32 @@ class OrderBook:
 
     def register(self, order: Order) -> None:
         self.orders[order.id] = order
-        self._client_ids.add(order.client_order_id)
+        self._client_ids[order.client_order_id] = order
         if order.is_open:
             self.open.setdefault(order.symbol, []).append(order)
+
+    def adopt(self, order: Order) -> Order:
+        """Register an order that exists elsewhere (a venue's open order from an earlier run)
+        under a fresh local id; its client order id is kept. Returns it."""
+        if order.client_order_id in self._client_ids:
+            raise InvalidOrderError(
+                "client_order_id",
+                order.client_order_id,
+                "already used (client order ids are unique)",
+            )
+        order.id = self._next_id()
+        self.register(order)
+        return order
 
     def get(self, order_id: str) -> Order:
         try:
             return self.orders[order_id]
         except KeyError:
             raise OrderNotFoundError(order_id) from None
+
+    def by_client_id(self, client_order_id: str) -> Order | None:
+        """The registered order with this client order id, or ``None``."""
+        return self._client_ids.get(client_order_id)
 
     def resolve(self, order: Order | str) -> Order:
         if isinstance(order, Order):

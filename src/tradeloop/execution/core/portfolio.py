@@ -99,6 +99,17 @@ class Portfolio:
         self.market_value = mv
         self.gross_exposure = gross
 
+    def seed_position(self, symbol: str, qty: float, avg_price: float, last_price: float) -> None:
+        """Start from a position the account already holds (a live account at startup).
+
+        No trade is opened for it: its round trip began before this run.
+        """
+        pos = self.position(symbol)
+        pos.qty = float(qty)
+        pos.avg_price = float(avg_price)
+        pos.last_price = float(last_price)
+        self._recompute_values()
+
     # -- fills ---------------------------------------------------------------------------------
 
     def apply_fill(

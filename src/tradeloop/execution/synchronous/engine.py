@@ -16,21 +16,20 @@ from __future__ import annotations
 import math
 import time
 from array import array
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Unpack
 
 from tradeloop.data.feed import BarFeed
 from tradeloop.errors import ConfigError, DataError, EngineError
+from tradeloop.execution.context import BaseContext
 from tradeloop.execution.core.portfolio import Portfolio
 from tradeloop.execution.sync_protocols import CommissionModel, SlippageModel
 from tradeloop.execution.synchronous.order_manager import SyncOrderManager
-from tradeloop.execution.types import Bar, Fill, Order, OrderSide, OrderType, Position, TimeInForce
+from tradeloop.execution.types import Bar, Fill, Order, OrderParams, OrderSide, OrderType
 from tradeloop.results.result import BacktestResult
 from tradeloop.strategy import Strategy
 
 __all__ = ["SyncContext", "SyncEngine", "SyncExecutionEngine"]
-
-_FIELDS = ("open", "high", "low", "close", "volume")
 
 
 class _EventQueue:
@@ -48,59 +47,18 @@ class _EventQueue:
         self.items.append(order)
 
 
-class SyncContext:
-    """The :class:`~tradeloop.strategy.Context` a strategy gets in a backtest."""
+class SyncContext(BaseContext):
+    """The :class:`~tradeloop.strategy.Context` a strategy gets in a backtest.
 
-    __slots__ = ("_feed", "_manager", "_portfolio", "_rows", "now")
+    Requests are plain calls into the simulated exchange: an order comes back ``accepted`` or
+    ``rejected`` at once, and a cancel takes effect at once.
+    """
+
+    __slots__ = ("_manager",)
 
     def __init__(self, feed: BarFeed, manager: SyncOrderManager) -> None:
-        self._feed = feed
+        super().__init__(feed, manager.book, manager.portfolio)
         self._manager = manager
-        self._portfolio = manager.portfolio
-        self._rows: dict[str, int] = {}  # symbol -> row index of its latest bar
-        self.now = 0
-
-    @property
-    def symbols(self) -> tuple[str, ...]:
-        return self._feed.symbols
-
-    @property
-    def cash(self) -> float:
-        return self._portfolio.cash
-
-    @property
-    def equity(self) -> float:
-        pf = self._portfolio
-        return pf.cash + pf.market_value
-
-    @property
-    def buying_power(self) -> float:
-        return self._portfolio.buying_power
-
-    def position(self, symbol: str) -> Position:
-        return self._portfolio.position(symbol)
-
-    def positions(self) -> dict[str, Position]:
-        return {s: p for s, p in self._portfolio.positions.items() if p.qty != 0.0}
-
-    def open_orders(self, symbol: str | None = None) -> list[Order]:
-        return self._manager.open_orders(symbol)
-
-    def get_order(self, order_id: str) -> Order:
-        return self._manager.get_order(order_id)
-
-    def history(self, symbol: str, length: int, field: str = "close") -> Sequence[float]:
-        if field not in _FIELDS:
-            raise ConfigError("field", field, f"must be one of: {', '.join(_FIELDS)}")
-        if length < 1:
-            raise ConfigError("length", length, "must be >= 1")
-        if symbol not in self._feed.series:
-            raise ConfigError("symbol", symbol, "not in the feed")
-        row = self._rows.get(symbol)
-        if row is None:
-            return []
-        col: list[float] = getattr(self._feed.series[symbol], field)
-        return col[max(0, row + 1 - length) : row + 1]
 
     def submit_order(
         self,
@@ -108,49 +66,15 @@ class SyncContext:
         side: OrderSide | str,
         qty: float,
         type: OrderType | str = OrderType.MARKET,
-        *,
-        tif: TimeInForce | str = TimeInForce.GTC,
-        limit_price: float | None = None,
-        stop_price: float | None = None,
-        trail_price: float | None = None,
-        trail_percent: float | None = None,
-        client_order_id: str | None = None,
-        tag: str | None = None,
+        **params: Unpack[OrderParams],
     ) -> Order:
-        return self._manager.submit(
-            symbol,
-            side,
-            qty,
-            type,
-            now=self.now,
-            tif=tif,
-            limit_price=limit_price,
-            stop_price=stop_price,
-            trail_price=trail_price,
-            trail_percent=trail_percent,
-            client_order_id=client_order_id,
-            tag=tag,
-        )
-
-    def buy(self, symbol: str, qty: float, **kwargs: Any) -> Order:
-        return self.submit_order(symbol, OrderSide.BUY, qty, **kwargs)
-
-    def sell(self, symbol: str, qty: float, **kwargs: Any) -> Order:
-        return self.submit_order(symbol, OrderSide.SELL, qty, **kwargs)
+        return self._manager.submit(symbol, side, qty, type, now=self.now, **params)
 
     def cancel(self, order: Order | str) -> bool:
         return self._manager.cancel(order, self.now)
 
     def replace(self, order: Order | str, **changes: Any) -> Order:
         return self._manager.replace(order, self.now, **changes)
-
-    def close_position(self, symbol: str, **kwargs: Any) -> Order | None:
-        """Submit an order that flattens ``symbol`` (market unless ``type=`` says otherwise)."""
-        qty = self._portfolio.qty(symbol)
-        if qty == 0.0:
-            return None
-        side = OrderSide.SELL if qty > 0 else OrderSide.BUY
-        return self.submit_order(symbol, side, abs(qty), **kwargs)
 
 
 class SyncExecutionEngine:
