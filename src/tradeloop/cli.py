@@ -1,4 +1,4 @@
-"""The ``tradeloop`` command: ``backtest``, ``demo``, ``validate`` and ``--version``.
+"""The ``tradeloop`` command: ``backtest``, ``demo``, ``live``, ``validate`` and ``--version``.
 
 Every tradeloop error (bad config, bad data, ...) ends the command with one red line
 ``error: <message>`` on stderr and exit code 2, never a traceback.
@@ -6,6 +6,7 @@ Every tradeloop error (bad config, bad data, ...) ends the command with one red 
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,7 +30,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tradeloop import __version__
-from tradeloop.errors import TradeloopError
+from tradeloop.errors import ConfigError, TradeloopError
 
 if TYPE_CHECKING:
     from tradeloop.config import TradeloopConfig
@@ -42,7 +43,7 @@ EXIT_ERROR = 2
 
 app = typer.Typer(
     name="tradeloop",
-    help="Backtest trading strategies on a fast synchronous engine.",
+    help="Backtest trading strategies fast; run them live on an asynchronous engine.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
@@ -150,9 +151,10 @@ def _run_engine(
     cfg: TradeloopConfig, feed: BarFeed, console: Console, quiet: bool
 ) -> BacktestResult:
     """Build the engine from ``cfg`` over ``feed`` and run it, with a progress bar unless quiet."""
-    from tradeloop.execution.factory import create_engine
+    from tradeloop.config import build_engine_kwargs, build_strategy
+    from tradeloop.execution.factory import create_sync_engine
 
-    engine = create_engine(cfg, feed=feed)
+    engine = create_sync_engine(feed, build_strategy(cfg), **build_engine_kwargs(cfg))
     if quiet:
         return engine.run()
     progress = Progress(
@@ -191,25 +193,37 @@ def _backtest(
     cfg: TradeloopConfig, out: Path | None, report: bool, quiet: bool, title: str
 ) -> dict[str, Path]:
     """Load data, run, write results (and the HTML report); print progress and a summary."""
-    from tradeloop.config import build_feed
-    from tradeloop.results import compute_metrics, write_html_report, write_results
-
     console = _stdout()
     out_dir = out if out is not None else cfg.output_dir
-    started = time.perf_counter()
-    if quiet:
-        feed = build_feed(cfg)
-    else:
-        with console.status("loading data ..."):
-            feed = build_feed(cfg)
-        first = _fmt_ts(feed.start, time_of_day=False)
-        last = _fmt_ts(feed.end, time_of_day=False)
-        console.print(
-            f"loaded {len(feed):,} bars: {', '.join(feed.symbols)}, {first} to {last} "
-            f"({time.perf_counter() - started:.2f}s)",
-            soft_wrap=True,
-        )
+    feed = _load_feed(cfg, console, quiet)
     result = _run_engine(cfg, feed, console, quiet)
+    return _write_outputs(result, out_dir, report, quiet, title, console)
+
+
+def _load_feed(cfg: TradeloopConfig, console: Console, quiet: bool) -> BarFeed:
+    from tradeloop.config import build_feed
+
+    if quiet:
+        return build_feed(cfg)
+    started = time.perf_counter()
+    with console.status("loading data ..."):
+        feed = build_feed(cfg)
+    first = _fmt_ts(feed.start, time_of_day=False)
+    last = _fmt_ts(feed.end, time_of_day=False)
+    console.print(
+        f"loaded {len(feed):,} bars: {', '.join(feed.symbols)}, {first} to {last} "
+        f"({time.perf_counter() - started:.2f}s)",
+        soft_wrap=True,
+    )
+    return feed
+
+
+def _write_outputs(
+    result: BacktestResult, out_dir: Path, report: bool, quiet: bool, title: str, console: Console
+) -> dict[str, Path]:
+    """Write result files (and the HTML report); print the summary unless quiet."""
+    from tradeloop.results import compute_metrics, write_html_report, write_results
+
     metrics = compute_metrics(result)
     paths = write_results(result, out_dir, metrics)
     if report:
@@ -222,6 +236,17 @@ def _backtest(
     for path in paths.values():
         console.print(f"  {path}", soft_wrap=True)
     return paths
+
+
+def _check_out_dir(out_dir: Path) -> None:
+    """Fail before any work if results could not be written to ``out_dir``."""
+    probe = out_dir
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ConfigError("out", str(out_dir), f"{probe} exists and is not a directory")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError("out", str(out_dir), f"{probe} is not writable")
 
 
 # ------------------------------------------------------------------------------------ commands
@@ -297,6 +322,67 @@ def demo(
 
 
 @app.command()
+def live(
+    config: ConfigArg,
+    max_bars: Annotated[
+        int | None,
+        typer.Option("--max-bars", "-n", min=1, help="Stop after this many bars (default: none)."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Output directory (default: output.dir of the config)."),
+    ] = None,
+    no_report: Annotated[
+        bool, typer.Option("--no-report", help="Do not write report.html.")
+    ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet", "-q", help="No status display or summary; print the files written."
+        ),
+    ] = False,
+) -> None:
+    """Run a strategy on the asynchronous engine against the configured broker (mode: live).
+
+    A status display shows equity, positions, open orders, the connection and the last event.
+    Ctrl-C stops cleanly: on_stop runs, open orders are canceled if execution.cancel_on_stop, and
+    the results and report are written as for a backtest.
+    """
+    with _errors_as_exit():
+        from tradeloop.config import load_config
+
+        cfg = load_config(config)
+        if cfg.execution.mode != "async":
+            raise ConfigError(
+                "execution.mode",
+                cfg.execution.mode_input,
+                "`tradeloop live` runs mode async/live; run mode sync with `tradeloop backtest`",
+            )
+        from tradeloop.execution.factory import create_engine, require_async_available
+
+        require_async_available("execution.mode", cfg.execution.mode_input)
+        out_dir = out if out is not None else cfg.output_dir
+        _check_out_dir(out_dir)
+        from tradeloop.cli_live import run_live
+        from tradeloop.execution.asynchronous.engine import AsyncExecutionEngine
+
+        console = _stdout()
+        feed = _load_feed(cfg, console, quiet) if cfg.broker.name == "simulated" else None
+        engine = create_engine(cfg, feed=feed)
+        assert isinstance(engine, AsyncExecutionEngine)
+        title = f"{cfg.strategy.strategy_class.__name__} - {cfg.name}"
+        run = run_live(engine, max_bars=max_bars, console=console, quiet=quiet, title=title)
+        if run.interrupted and not quiet:
+            console.print("stopped by Ctrl-C: results cover the bars processed so far")
+        paths = _write_outputs(
+            run.result, out_dir, cfg.output.report and not no_report, quiet, title, console
+        )
+        if quiet:
+            for path in paths.values():
+                typer.echo(str(path))
+
+
+@app.command()
 def validate(config: ConfigArg) -> None:
     """Check a config file and its data without running anything."""
     with _errors_as_exit():
@@ -341,15 +427,20 @@ def validate(config: ConfigArg) -> None:
         grid.add_row(
             "output", f"{cfg.output_dir}{' (with report.html)' if cfg.output.report else ''}"
         )
+        if ex.mode != "sync":
+            grid.add_row("broker", cfg.broker.name)
         console.print(grid, soft_wrap=True)
         if ex.mode != "sync":
-            _stderr().print(
-                Text(
-                    f"warning: mode {ex.mode_input!r}: the asynchronous (live) engine is not "
-                    "available in this release; `tradeloop backtest` needs mode: sync",
-                    style="yellow",
+            from tradeloop.execution.factory import async_available
+
+            if not async_available():
+                _stderr().print(
+                    Text(
+                        f"warning: mode {ex.mode_input!r} needs aiohttp: "
+                        "pip install 'tradeloop[live]'",
+                        style="yellow",
+                    )
                 )
-            )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,7 +1,8 @@
-"""Engine factory: building engines directly and from configs; async/live is refused."""
+"""Engine factory: building engines directly and from configs, in every mode."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import textwrap
@@ -18,9 +19,12 @@ from tradeloop.execution.core.costs import PercentSlippage, PerShareCommission
 from tradeloop.execution.factory import (
     __all__ as factory_all,
 )
+from tradeloop.execution.asynchronous import AsyncExecutionEngine, SimulatedBroker
 from tradeloop.execution.factory import (
+    create_async_engine,
     create_backtest_engine,
     create_engine,
+    create_live_engine,
     create_sync_engine,
 )
 from tradeloop.execution.synchronous import SyncExecutionEngine
@@ -55,9 +59,18 @@ def tiny_feed(n: int = 60) -> BarFeed:
 
 def test_aliases_and_exports() -> None:
     assert create_backtest_engine is create_sync_engine
-    assert set(factory_all) == {"create_backtest_engine", "create_engine", "create_sync_engine"}
+    assert create_live_engine is create_async_engine
+    assert {
+        "create_async_engine",
+        "create_backtest_engine",
+        "create_engine",
+        "create_live_engine",
+        "create_sync_engine",
+    } <= set(factory_all)
     assert ex.create_engine is create_engine
     assert ex.create_sync_engine is create_sync_engine
+    assert ex.create_async_engine is create_async_engine
+    assert ex.create_live_engine is create_async_engine
     assert ex.create_backtest_engine is create_sync_engine
 
 
@@ -78,14 +91,63 @@ def test_create_sync_engine_rejects_bad_kwargs() -> None:
 
 
 @pytest.mark.parametrize("mode", ["live", "async"])
-def test_async_modes_are_refused(mode: str) -> None:
-    cfg = dict(SMALL, execution={"mode": mode})
-    with pytest.raises(ConfigError) as info:
-        create_engine(cfg)
-    assert info.value.field == "execution.mode"
-    assert info.value.value == mode
-    assert "not available in this release" in info.value.reason
-    assert "mode: sync" in info.value.reason
+def test_async_modes_build_the_async_engine_on_a_simulated_broker(mode: str) -> None:
+    engine = create_engine(dict(SMALL, execution={"mode": mode, "initial_cash": 25_000}))
+    assert isinstance(engine, AsyncExecutionEngine)
+    assert isinstance(engine.broker, SimulatedBroker)
+    assert engine.symbols == ("ACME",)
+    assert isinstance(engine.strategy, SmaCross)
+    exchange = engine.broker.exchange
+    assert exchange.portfolio.initial_cash == 25_000.0
+    assert isinstance(exchange.commission, PerShareCommission)
+    assert isinstance(exchange.slippage, PercentSlippage)
+
+
+def test_async_config_run_equals_the_backtest_of_the_same_config() -> None:
+    backtest = create_engine(SMALL)
+    assert isinstance(backtest, SyncExecutionEngine)
+    expected = backtest.run()
+    engine = create_engine(dict(SMALL, execution={"mode": "live", "initial_cash": 25_000}))
+    assert isinstance(engine, AsyncExecutionEngine)
+    got = asyncio.run(engine.run())
+    assert got.fills and [f.to_dict() for f in got.fills] == [f.to_dict() for f in expected.fills]
+    assert list(got.equity) == list(expected.equity)
+
+
+def test_create_async_engine_passes_kwargs() -> None:
+    broker = SimulatedBroker(tiny_feed())
+    engine = create_async_engine(broker, BuyAndHold(), run_id="r1", cancel_on_stop=True)
+    assert engine.broker is broker and engine.run_id == "r1" and engine.cancel_on_stop
+    assert engine.symbols == ("TINY",)
+
+
+def test_async_modes_without_aiohttp_name_the_extra() -> None:
+    code = textwrap.dedent(
+        """
+        import sys
+        sys.modules["aiohttp"] = None  # importing aiohttp now fails, as if not installed
+        from tradeloop.errors import ConfigError
+        from tradeloop.execution import create_engine, create_async_engine, _ASYNC_AVAILABLE
+        print(_ASYNC_AVAILABLE)
+        cfg = {"execution": {"mode": "live"}, "data": {"sample": "daily"},
+               "strategy": {"name": "buy_and_hold"}}
+        try:
+            create_engine(cfg)
+        except ConfigError as exc:
+            print(exc.field, exc.value, "|", exc.reason)
+        try:
+            create_async_engine(None, None)
+        except ConfigError as exc:
+            print(exc.field, "|", exc.reason)
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert lines[0] == "False"
+    assert lines[1].startswith("execution.mode live |")
+    assert "pip install 'tradeloop[live]'" in lines[1]
+    assert lines[2].startswith("mode |") and "tradeloop[live]" in lines[2]
 
 
 def test_create_engine_from_mapping_applies_config() -> None:

@@ -1,16 +1,18 @@
 """Build execution engines, directly or from a run configuration.
 
 ``create_engine(config)`` accepts a :class:`~tradeloop.config.TradeloopConfig`, a config mapping
-or the path of a YAML file, and returns a ready-to-run engine for its ``execution.mode``. This
-release ships the synchronous (backtest) engine only; ``mode: async`` / ``live`` is rejected with a
-:class:`~tradeloop.errors.ConfigError`.
+or the path of a YAML file, and returns a ready-to-run engine for its ``execution.mode``: a
+:class:`SyncExecutionEngine` for ``sync``/``backtest``, an
+:class:`~tradeloop.execution.asynchronous.AsyncExecutionEngine` with the configured broker for
+``async``/``live`` (which needs the ``live`` extra: ``pip install 'tradeloop[live]'``).
 
-Importing this module is cheap: it imports neither asyncio nor pandas, and the config machinery
-(pydantic, PyYAML) only when :func:`create_engine` is called.
+Importing this module is cheap: it imports neither asyncio nor pandas; the asynchronous engine and
+the config machinery (pydantic, PyYAML) are imported only when asked for.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,12 +24,40 @@ from tradeloop.strategy import Strategy
 
 if TYPE_CHECKING:
     from tradeloop.config import TradeloopConfig
+    from tradeloop.execution.async_protocols import AsyncBroker
+    from tradeloop.execution.asynchronous.engine import AsyncExecutionEngine
 
-__all__ = ["create_backtest_engine", "create_engine", "create_sync_engine"]
+__all__ = [
+    "async_available",
+    "create_async_engine",
+    "create_backtest_engine",
+    "create_engine",
+    "create_live_engine",
+    "create_sync_engine",
+    "require_async_available",
+    "require_sync_mode",
+]
 
-ASYNC_UNAVAILABLE = (
-    "the asynchronous (live) engine is not available in this release; use mode: sync"
+LIVE_EXTRA = "pip install 'tradeloop[live]'"
+ASYNC_NEEDS_AIOHTTP = f"the asynchronous engine needs aiohttp, which is not installed: {LIVE_EXTRA}"
+BACKTEST_NEEDS_SYNC = (
+    "`tradeloop backtest` runs the synchronous engine (mode: sync); "
+    "run mode async/live with `tradeloop live`"
 )
+
+
+def async_available() -> bool:
+    """Whether aiohttp can be imported (checked without importing it, or asyncio)."""
+    try:
+        return importlib.util.find_spec("aiohttp") is not None
+    except (ImportError, ValueError):  # ValueError: hidden by sys.modules["aiohttp"] = None
+        return False
+
+
+def require_async_available(field: str = "execution.mode", value: object = "async") -> None:
+    """Raise ConfigError naming the ``live`` extra unless aiohttp is installed."""
+    if not async_available():
+        raise ConfigError(field, value, ASYNC_NEEDS_AIOHTTP)
 
 
 def create_sync_engine(
@@ -45,10 +75,42 @@ create_backtest_engine = create_sync_engine
 """Old name of :func:`create_sync_engine`."""
 
 
+def create_async_engine(
+    broker: AsyncBroker, strategy: Strategy, **engine_kwargs: Any
+) -> AsyncExecutionEngine:
+    """An :class:`~tradeloop.execution.asynchronous.AsyncExecutionEngine` running ``strategy``
+    against ``broker``. ``engine_kwargs``: ``symbols``, ``run_id``, ``cancel_on_stop``,
+    ``history_bars``. Raises ConfigError if aiohttp (the ``live`` extra) is missing."""
+    require_async_available("mode", "async")
+    from tradeloop.execution.asynchronous.engine import AsyncExecutionEngine
+
+    return AsyncExecutionEngine(broker, strategy, **engine_kwargs)
+
+
+create_live_engine = create_async_engine
+"""Old name of :func:`create_async_engine`."""
+
+
 def require_sync_mode(cfg: TradeloopConfig) -> None:
-    """Raise ConfigError unless ``execution.mode`` is one this release can run."""
+    """Raise ConfigError unless ``execution.mode`` is ``sync`` (for ``tradeloop backtest``)."""
     if cfg.execution.mode != "sync":
-        raise ConfigError("execution.mode", cfg.execution.mode_input, ASYNC_UNAVAILABLE)
+        raise ConfigError("execution.mode", cfg.execution.mode_input, BACKTEST_NEEDS_SYNC)
+
+
+def _load(config: TradeloopConfig | Mapping[str, Any] | str | Path) -> TradeloopConfig:
+    from tradeloop.config import TradeloopConfig, load_config, parse_config
+
+    if isinstance(config, TradeloopConfig):
+        return config
+    if isinstance(config, str | Path):
+        return load_config(config)
+    if isinstance(config, Mapping):
+        return parse_config(config)
+    raise ConfigError(
+        "config",
+        type(config).__name__,
+        "must be a TradeloopConfig, a mapping or the path of a YAML file",
+    )
 
 
 def create_engine(
@@ -56,35 +118,31 @@ def create_engine(
     *,
     feed: BarFeed | None = None,
     strategy: Strategy | None = None,
-) -> SyncExecutionEngine:
+    broker: AsyncBroker | None = None,
+) -> SyncExecutionEngine | AsyncExecutionEngine:
     """An engine built from a config (object, mapping, or YAML file path).
 
-    ``feed`` and ``strategy`` replace the ones the config describes (the data is then not loaded,
-    or the strategy not instantiated, from the config). Raises :class:`ConfigError` for an invalid
-    config and for ``execution.mode`` ``async``/``live``, not available in this release.
+    ``feed``, ``strategy`` and ``broker`` replace the ones the config describes (the data is then
+    not loaded, the strategy not instantiated, the broker not built from the config). Raises
+    :class:`ConfigError` for an invalid config, and for ``async``/``live`` without aiohttp.
     """
-    from tradeloop.config import (
-        TradeloopConfig,
-        build_engine_kwargs,
-        build_feed,
-        build_strategy,
-        load_config,
-        parse_config,
-    )
+    from tradeloop.config import build_broker, build_engine_kwargs, build_feed, build_strategy
 
-    if isinstance(config, TradeloopConfig):
-        cfg = config
-    elif isinstance(config, str | Path):
-        cfg = load_config(config)
-    elif isinstance(config, Mapping):
-        cfg = parse_config(config)
-    else:
-        raise ConfigError(
-            "config",
-            type(config).__name__,
-            "must be a TradeloopConfig, a mapping or the path of a YAML file",
+    cfg = _load(config)
+    if cfg.execution.mode == "async":
+        require_async_available("execution.mode", cfg.execution.mode_input)
+        from tradeloop.execution.asynchronous.engine import AsyncExecutionEngine
+
+        if strategy is None:
+            strategy = build_strategy(cfg)
+        if broker is None:
+            broker = build_broker(cfg, feed)
+        return AsyncExecutionEngine(
+            broker,
+            strategy,
+            symbols=cfg.data.symbols,
+            cancel_on_stop=cfg.execution.cancel_on_stop,
         )
-    require_sync_mode(cfg)
     kwargs = build_engine_kwargs(cfg)
     if strategy is None:
         strategy = build_strategy(cfg)

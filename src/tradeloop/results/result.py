@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from tradeloop.execution.types import Fill, Order, Trade
 
-__all__ = ["BacktestResult"]
+__all__ = ["BacktestResult", "EquityCurve"]
 
 
 @dataclass
@@ -46,3 +47,26 @@ class BacktestResult:
         from tradeloop.results.metrics import compute_metrics
 
         return compute_metrics(self)
+
+
+class EquityCurve:
+    """The equity curve of a run of unknown length (a stream): one point per distinct timestamp,
+    the last bar of a timestamp overwriting the point the earlier ones wrote."""
+
+    __slots__ = ("equity", "exposure", "last_ts", "ts")
+
+    def __init__(self) -> None:
+        self.ts: array[int] = array("q")
+        self.equity: array[float] = array("d")
+        self.exposure: array[float] = array("d")
+        self.last_ts: int | None = None
+
+    def record(self, ts: int, equity: float, exposure: float) -> None:
+        if ts != self.last_ts:
+            self.ts.append(ts)
+            self.equity.append(equity)
+            self.exposure.append(exposure)
+            self.last_ts = ts
+        else:
+            self.equity[-1] = equity
+            self.exposure[-1] = exposure

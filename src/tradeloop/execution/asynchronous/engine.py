@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from array import array
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Unpack
@@ -44,7 +43,7 @@ from tradeloop.execution.types import (
     OrderSide,
     OrderType,
 )
-from tradeloop.results.result import BacktestResult
+from tradeloop.results.result import BacktestResult, EquityCurve
 from tradeloop.strategy import Strategy
 
 __all__ = ["AsyncContext", "AsyncEngine", "AsyncExecutionEngine", "LiveStatus"]
@@ -161,10 +160,7 @@ class AsyncExecutionEngine:
         self.ctx = AsyncContext(self.history, self.manager)
         self.manager.on_change = self._on_change
         self.bars_processed = 0
-        self.last_bar_ts: int | None = None
-        self._eq_ts: array[int] = array("q")
-        self._eq: array[float] = array("d")
-        self._gross: array[float] = array("d")
+        self.curve = EquityCurve()
         self._idle = asyncio.Event()
         self._notify = asyncio.Event()
         self._stopping = False
@@ -187,7 +183,7 @@ class AsyncExecutionEngine:
             open_orders=sum(len(b) for b in mgr.book.open.values()),
             pending_requests=mgr.pending_requests,
             bars=self.bars_processed,
-            last_bar_ts=self.last_bar_ts,
+            last_bar_ts=self.curve.last_ts,
             last_event=mgr.last_event,
             fills=len(mgr.fills),
         )
@@ -290,17 +286,6 @@ class AsyncExecutionEngine:
         if self.manager.notifications:
             self._drain()
 
-    def _record(self, ts: int) -> None:
-        pf = self.portfolio
-        if self.last_bar_ts != ts:
-            self._eq_ts.append(ts)
-            self._eq.append(pf.cash + pf.market_value)
-            self._gross.append(pf.gross_exposure)
-            self.last_bar_ts = ts
-        else:
-            self._eq[-1] = pf.cash + pf.market_value
-            self._gross[-1] = pf.gross_exposure
-
     async def _pump(self, max_bars: int | None) -> None:
         stream = self.broker.bars(self.symbols)
         manager = self.manager
@@ -318,7 +303,8 @@ class AsyncExecutionEngine:
                 self._on_bar(bar)
                 if not manager.idle:
                     await self._wait_idle()
-                self._record(bar.ts)
+                pf = self.portfolio
+                self.curve.record(bar.ts, pf.cash + pf.market_value, pf.gross_exposure)
                 self.bars_processed += 1
                 if max_bars is not None and self.bars_processed >= max_bars:
                     return
@@ -395,9 +381,9 @@ class AsyncExecutionEngine:
         return BacktestResult(
             initial_cash=pf.initial_cash,
             symbols=self.symbols,
-            equity_ts=self._eq_ts.tolist(),
-            equity=self._eq.tolist(),
-            exposure=self._gross.tolist(),
+            equity_ts=self.curve.ts.tolist(),
+            equity=self.curve.equity.tolist(),
+            exposure=self.curve.exposure.tolist(),
             orders=list(self.manager.book.orders.values()),
             fills=list(self.manager.fills),
             trades=list(pf.trades),

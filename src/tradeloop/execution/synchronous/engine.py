@@ -16,17 +16,17 @@ from __future__ import annotations
 import math
 import time
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Unpack
 
-from tradeloop.data.feed import BarFeed
+from tradeloop.data.feed import BarFeed, GrowingFeed
 from tradeloop.errors import ConfigError, DataError, EngineError
 from tradeloop.execution.context import BaseContext
 from tradeloop.execution.core.portfolio import Portfolio
 from tradeloop.execution.sync_protocols import CommissionModel, SlippageModel
 from tradeloop.execution.synchronous.order_manager import SyncOrderManager
 from tradeloop.execution.types import Bar, Fill, Order, OrderParams, OrderSide, OrderType
-from tradeloop.results.result import BacktestResult
+from tradeloop.results.result import BacktestResult, EquityCurve
 from tradeloop.strategy import Strategy
 
 __all__ = ["SyncContext", "SyncEngine", "SyncExecutionEngine"]
@@ -78,13 +78,30 @@ class SyncContext(BaseContext):
 
 
 class SyncExecutionEngine:
-    """Runs one strategy over one feed. ``run()`` once; it returns a :class:`BacktestResult`."""
+    """Runs one strategy over one feed. ``run()`` once; it returns a :class:`BacktestResult`.
 
-    __slots__ = ("_bars", "_events", "_ran", "ctx", "feed", "manager", "portfolio", "strategy")
+    ``feed`` is a :class:`BarFeed` (a backtest) or any iterable of :class:`Bar` (a *stream*:
+    paper trading on live bars through :class:`~tradeloop.execution.synchronous.paper.BlockingBars`,
+    say), in which case ``symbols`` names what it carries (default: its ``symbols`` attribute) and
+    ``history_bars`` bounds what ``ctx.history`` keeps per symbol. Orders fill with the same
+    simulated matching either way.
+    """
+
+    __slots__ = (
+        "_bars",
+        "_events",
+        "_ran",
+        "_stream",
+        "ctx",
+        "feed",
+        "manager",
+        "portfolio",
+        "strategy",
+    )
 
     def __init__(
         self,
-        feed: BarFeed,
+        feed: BarFeed | Iterable[Bar],
         strategy: Strategy,
         *,
         initial_cash: float = 100_000.0,
@@ -94,10 +111,27 @@ class SyncExecutionEngine:
         allow_short: bool = True,
         leverage: float = 1.0,
         fractional: bool = False,
+        symbols: Sequence[str] | None = None,
+        history_bars: int = 100_000,
     ) -> None:
+        self._stream: Iterable[Bar] | None = None
         if not isinstance(feed, BarFeed):
-            raise ConfigError("feed", type(feed).__name__, "must be a BarFeed (see tradeloop.data)")
-        if len(feed) == 0:
+            if not isinstance(feed, Iterable) or (
+                isinstance(feed, Sequence) and not all(isinstance(b, Bar) for b in feed)
+            ):
+                raise ConfigError(
+                    "feed",
+                    type(feed).__name__,
+                    "must be a BarFeed (see tradeloop.data) or an iterable of Bar",
+                )
+            names = symbols if symbols is not None else getattr(feed, "symbols", None)
+            if not names:
+                raise ConfigError("symbols", names, "a bar stream needs the symbols it carries")
+            if not (isinstance(history_bars, int) and history_bars >= 1):
+                raise ConfigError("history_bars", history_bars, "must be an integer >= 1")
+            self._stream = feed
+            feed = GrowingFeed(names, max_bars=history_bars)
+        elif len(feed) == 0:
             raise DataError("rows", 0, "the feed has no bars")
         if not isinstance(strategy, Strategy):
             raise ConfigError("strategy", type(strategy).__name__, "must be a Strategy instance")
@@ -140,14 +174,21 @@ class SyncExecutionEngine:
                 strategy.on_order_update(ctx, ev)
         items.clear()
 
-    def run(self, progress: Callable[[int, int], None] | None = None) -> BacktestResult:
-        """Run the backtest. ``progress(done, total)`` is called about every 1% of the bars."""
+    def run(
+        self, progress: Callable[[int, int], None] | None = None, *, max_bars: int | None = None
+    ) -> BacktestResult:
+        """Run the backtest. ``progress(done, total)`` is called about every 1% of the bars (of a
+        feed; a stream's length is unknown). ``max_bars``: stop after that many bars."""
         if self._ran:
             raise EngineError("this engine has already run; create a new one for another run")
+        if max_bars is not None and not (isinstance(max_bars, int) and max_bars >= 1):
+            raise ConfigError("max_bars", max_bars, "must be an integer >= 1 or None")
         self._ran = True
+        if self._stream is not None:
+            return self._run_stream(self._stream, max_bars)
         started = time.perf_counter()
         ts_list, sym_idx, rows = self.feed.timeline()
-        n = len(ts_list)
+        n = len(ts_list) if max_bars is None else min(len(ts_list), max_bars)
         eq_ts = array("q", bytes(8 * n))
         eq = array("d", bytes(8 * n))
         gross = array("d", bytes(8 * n))
@@ -169,22 +210,79 @@ class SyncExecutionEngine:
         self.strategy.on_stop(self.ctx)
         self._drain()
         m = k + 1
+        return self._result(eq_ts[:m], eq[:m], gross[:m], n, started)
+
+    def _result(
+        self,
+        eq_ts: array[int],
+        eq: array[float],
+        gross: array[float],
+        bars: int,
+        started: float,
+    ) -> BacktestResult:
         pf = self.portfolio
         return BacktestResult(
             initial_cash=pf.initial_cash,
             symbols=self.feed.symbols,
-            equity_ts=eq_ts[:m].tolist(),
-            equity=eq[:m].tolist(),
-            exposure=gross[:m].tolist(),
+            equity_ts=eq_ts.tolist(),
+            equity=eq.tolist(),
+            exposure=gross.tolist(),
             orders=self.manager.orders,
             fills=list(self.manager.fills),
             trades=list(pf.trades),
             final_cash=pf.cash,
-            bars_processed=n,
+            bars_processed=bars,
             elapsed_seconds=time.perf_counter() - started,
             strategy_name=self.strategy.name,
             params=self.strategy.params,
         )
+
+    def _run_stream(self, stream: Iterable[Bar], max_bars: int | None) -> BacktestResult:
+        """Paper trading: the same steps as a backtest's bar loop, for bars as they come.
+
+        A bar of a symbol not traded, or not newer than that symbol's last bar (a repeat, or a
+        late bar), is skipped.
+        """
+        started = time.perf_counter()
+        feed = self.feed
+        assert isinstance(feed, GrowingFeed)
+        ctx = self.ctx
+        pf = self.portfolio
+        mgr = self.manager
+        events = self._events.items
+        curve = EquityCurve()
+        latest: dict[str, int] = {}
+        start = getattr(stream, "start", None)
+        ctx.now = start - 1 if isinstance(start, int) else 0
+        self.strategy.on_start(ctx)
+        self._drain()
+        n = 0
+        for bar in stream:
+            sym = bar.symbol
+            ts = bar.ts
+            if sym not in feed.series or ts <= latest.get(sym, ts - 1):
+                continue
+            latest[sym] = ts
+            c = bar.close
+            ctx.now = ts
+            if mgr.book.open.get(sym):
+                mgr.process_bar(sym, ts, bar.open, bar.high, bar.low, c, bar.volume)
+            if sym in pf.positions:
+                pf.mark(sym, c)
+            mgr.last_prices[sym] = c
+            ctx._rows[sym] = feed.append(sym, ts, bar.open, bar.high, bar.low, c, bar.volume)
+            if events:
+                self._drain()
+            self.strategy.on_bar(ctx, bar)
+            if events:
+                self._drain()
+            curve.record(ts, pf.cash + pf.market_value, pf.gross_exposure)
+            n += 1
+            if max_bars is not None and n >= max_bars:
+                break
+        self.strategy.on_stop(ctx)
+        self._drain()
+        return self._result(curve.ts, curve.equity, curve.exposure, n, started)
 
     def _run_range(
         self,

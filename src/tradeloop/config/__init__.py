@@ -1,0 +1,85 @@
+"""YAML run configuration: what to trade, on which data, with which costs, and where to write.
+
+A config file has six sections, one module each; only ``data`` and ``strategy`` are required::
+
+    execution:
+      mode: sync              # sync | backtest (alias of sync) | async | live (alias of async)
+      initial_cash: 100000    # > 0
+      participation_rate: 0.1 # null (no volume cap) or 0 < x <= 1
+      allow_short: true
+      leverage: 1.0           # >= 1
+      fractional: false
+      cancel_on_stop: false   # async/live: cancel open orders when the run stops
+    broker:                   # async/live only
+      name: simulated         # simulated (replays `data`; fills like a backtest)
+      speed: 0                # replay pace, x the bars' clock; 0 = as fast as possible
+    data:                     # exactly one of sample / path / files
+      sample: daily           # the embedded sample: daily | minute
+      # path: bars.csv        # one file (.csv, .csv.gz, .parquet), with `format`, `symbol`
+      # files: {AAPL: aapl.csv, MSFT: msft.parquet}
+      symbols: [ACME, BOLT]   # optional subset
+      start: 2021-01-01       # optional, inclusive
+      end: 2022-12-31         # optional, inclusive
+    strategy:
+      name: sma_cross         # built-in name | package.module:ClassName | file.py:ClassName
+      params: {fast: 10, slow: 30}
+    costs:
+      commission: {type: per_share, rate: 0.005, minimum: 1.0, maximum: null}
+      slippage: {type: percent, rate: 0.0005}
+    output:
+      dir: results/sma_cross  # default results/<config file stem>, relative to the working dir
+      report: true
+
+Every section forbids unknown keys, so typos fail loudly. Relative data paths and strategy file
+paths are resolved against the directory of the config file. Every problem is reported as a
+:class:`~tradeloop.errors.ConfigError` whose ``field`` is the dotted path of the offending key
+(``execution.mode``, ``costs.commission.rate``, ...); when there are several problems, the message
+lists them all and :attr:`ConfigValidationError.errors` holds each one.
+
+:func:`load_config` reads a file, :func:`parse_config` a mapping. Both resolve the strategy class
+and check its parameters, so a config that loads is ready to run. ``build_*`` turn the sections into
+the objects the engine takes.
+"""
+
+from tradeloop.config._base import ConfigValidationError
+from tradeloop.config.broker import SimulatedBrokerConfig, build_broker
+from tradeloop.config.costs import (
+    CommissionConfig,
+    CostsConfig,
+    SlippageConfig,
+    build_commission,
+    build_slippage,
+)
+from tradeloop.config.data import DataConfig, build_feed
+from tradeloop.config.execution import MODE_ALIASES, ExecutionConfig
+from tradeloop.config.loader import (
+    OutputConfig,
+    TradeloopConfig,
+    build_engine_kwargs,
+    load_config,
+    parse_config,
+)
+from tradeloop.config.strategy import StrategyConfig, build_strategy, resolve_strategy_class
+
+__all__ = [
+    "MODE_ALIASES",
+    "CommissionConfig",
+    "ConfigValidationError",
+    "CostsConfig",
+    "DataConfig",
+    "ExecutionConfig",
+    "OutputConfig",
+    "SimulatedBrokerConfig",
+    "SlippageConfig",
+    "StrategyConfig",
+    "TradeloopConfig",
+    "build_broker",
+    "build_commission",
+    "build_engine_kwargs",
+    "build_feed",
+    "build_slippage",
+    "build_strategy",
+    "load_config",
+    "parse_config",
+    "resolve_strategy_class",
+]

@@ -1,0 +1,123 @@
+"""The ``data:`` section: where the bars come from, and loading them."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, model_validator
+
+from tradeloop.config._base import _Section, field_error
+from tradeloop.errors import ConfigError
+
+if TYPE_CHECKING:
+    from tradeloop.config.loader import TradeloopConfig
+    from tradeloop.data.feed import BarFeed
+
+__all__ = ["DataConfig", "build_feed"]
+
+
+def _date_to_str(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def _parse_when(field: str, value: str) -> datetime:
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise field_error(
+            field, value, "must be an ISO date or timestamp, e.g. 2021-01-31 or 2021-01-31T15:30"
+        ) from None
+
+
+def _single_to_list(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+class DataConfig(_Section):
+    """Where the bars come from: the embedded ``sample``, one file (``path``) or ``files``."""
+
+    sample: Literal["daily", "minute"] | None = None
+    path: Path | None = None
+    format: Literal["csv", "parquet"] | None = None
+    symbol: str | None = Field(None, min_length=1)
+    files: dict[str, Path] | None = Field(None, min_length=1)
+    symbols: Annotated[list[str] | None, BeforeValidator(_single_to_list)] = Field(
+        None, min_length=1
+    )
+    start: Annotated[str | None, BeforeValidator(_date_to_str)] = None
+    end: Annotated[str | None, BeforeValidator(_date_to_str)] = None
+
+    @model_validator(mode="after")
+    def _check(self) -> DataConfig:
+        given = [k for k in ("sample", "path", "files") if getattr(self, k) is not None]
+        if len(given) != 1:
+            got = f"got {' and '.join(given)}" if given else "got none"
+            raise field_error(
+                "",
+                {k: str(getattr(self, k)) for k in given},
+                f"give exactly one data source: sample, path or files ({got})",
+            )
+        if self.symbol is not None and self.path is None:
+            raise field_error(
+                "symbol", self.symbol, "only applies with data.path (a single-symbol file)"
+            )
+        if self.format is not None and self.sample is not None:
+            raise field_error("format", self.format, "does not apply to the embedded sample")
+        if self.symbols is not None:
+            dupes = sorted({s for s in self.symbols if self.symbols.count(s) > 1})
+            if dupes:
+                raise field_error("symbols", self.symbols, f"duplicate symbols: {dupes}")
+        if self.files is not None:
+            for sym in self.files:
+                if not sym.strip():
+                    raise field_error("files", sym, "symbol names must not be empty")
+        start = None if self.start is None else _parse_when("start", self.start)
+        end = None if self.end is None else _parse_when("end", self.end)
+        if (
+            start is not None
+            and end is not None
+            and (start.tzinfo is None) == (end.tzinfo is None)
+            and end < start
+        ):
+            raise field_error("end", self.end, f"must not be before start={self.start!r}")
+        return self
+
+    @property
+    def source(self) -> str:
+        """A short description of the data source, for summaries."""
+        if self.sample is not None:
+            return f"sample: {self.sample}"
+        if self.path is not None:
+            return f"path: {self.path}"
+        return "files: " + ", ".join(f"{s}={p}" for s, p in (self.files or {}).items())
+
+
+def build_feed(cfg: TradeloopConfig | DataConfig) -> BarFeed:
+    """Load the bars described by ``data`` (this is where pandas gets imported)."""
+    d = cfg if isinstance(cfg, DataConfig) else cfg.data
+    symbols = list(d.symbols) if d.symbols is not None else None
+    if d.sample is not None:
+        from tradeloop.data.sample import load_sample
+
+        return load_sample(d.sample, symbols=symbols, start=d.start, end=d.end)
+
+    from tradeloop.data.loaders import load_bars
+
+    if d.path is not None:
+        if not d.path.is_file():
+            raise ConfigError("data.path", str(d.path), "file not found")
+        return load_bars(
+            d.path, symbol=d.symbol, symbols=symbols, start=d.start, end=d.end, format=d.format
+        )
+    files = d.files or {}
+    for sym, p in files.items():
+        if not p.is_file():
+            raise ConfigError(f"data.files.{sym}", str(p), "file not found")
+    return load_bars(dict(files), symbols=symbols, start=d.start, end=d.end, format=d.format)
