@@ -6,10 +6,11 @@ share one thread, and every piece of engine or strategy code between two ``await
 to the end before another starts, so nothing needs a lock:
 
 * the **bar pump** pulls the broker's bar stream. For each bar it marks the portfolio, records the
-  history, delivers pending events, calls ``on_bar``, delivers again, then waits until every
-  request the strategy made has been answered before it pulls the next bar. With a simulated
-  broker this lock-step makes a run identical to a backtest; live, it means a strategy never acts
-  on a bar while its orders of the previous one are still unanswered.
+  history, delivers pending events and waits until whatever their callbacks asked for has been
+  answered (and delivered), calls ``on_bar``, and settles again before it pulls the next bar.
+  Where a backtest's answers are immediate, this waits for them: with a simulated broker the
+  lock-step makes a run identical to a backtest, callback for callback; live, it means a strategy
+  never acts on a bar while its earlier requests are still unanswered.
 * the **sender** sends the strategy's requests one at a time, in order, and delivers the events
   the answers caused.
 * the **notifier** delivers events that arrive on their own (a live fill between two bars).
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Unpack
 
 from tradeloop.data.feed import GrowingFeed
-from tradeloop.errors import ConfigError, EngineError
+from tradeloop.errors import ConfigError, EngineError, TradeloopError
 from tradeloop.execution.async_protocols import AsyncBroker
 from tradeloop.execution.asynchronous.order_manager import AsyncOrderManager
 from tradeloop.execution.context import BaseContext
@@ -270,25 +271,28 @@ class AsyncExecutionEngine:
         start = getattr(broker, "now", None)
         self.ctx.now = start if isinstance(start, int) else time.time_ns()
 
-    def _on_bar(self, bar: Bar) -> None:
+    def _mark(self, bar: Bar) -> None:
         sym = bar.symbol
-        ts = bar.ts
         c = bar.close
         ctx = self.ctx
-        ctx.now = ts
+        ctx.now = bar.ts
         pf = self.portfolio
         if sym in pf.positions:
             pf.mark(sym, c)
-        ctx._rows[sym] = self.history.append(sym, ts, bar.open, bar.high, bar.low, c, bar.volume)
+        ctx._rows[sym] = self.history.append(
+            sym, bar.ts, bar.open, bar.high, bar.low, c, bar.volume
+        )
+
+    async def _settled(self) -> None:
+        """Deliver pending events, then wait until what their callbacks asked is answered (and
+        delivered): the asynchronous twin of a backtest's drain, where answers are immediate."""
         if self.manager.notifications:
             self._drain()
-        self.strategy.on_bar(ctx, bar)
-        if self.manager.notifications:
-            self._drain()
+        if not self.manager.idle:
+            await self._wait_idle()
 
     async def _pump(self, max_bars: int | None) -> None:
         stream = self.broker.bars(self.symbols)
-        manager = self.manager
         try:
             while not self._stopping:
                 self._waiting_for_bar = True
@@ -300,9 +304,10 @@ class AsyncExecutionEngine:
                     self._waiting_for_bar = False
                 if bar.symbol not in self.history.series:
                     continue
-                self._on_bar(bar)
-                if not manager.idle:
-                    await self._wait_idle()
+                self._mark(bar)
+                await self._settled()
+                self.strategy.on_bar(self.ctx, bar)
+                await self._settled()
                 pf = self.portfolio
                 self.curve.record(bar.ts, pf.cash + pf.market_value, pf.gross_exposure)
                 self.bars_processed += 1
@@ -357,12 +362,21 @@ class AsyncExecutionEngine:
             await self._guarded(self._wait_idle(), sender, notifier)
             if self.cancel_on_stop:
                 await self._guarded(self._cancel_open(), sender, notifier)
+            if self.manager.book.open_orders():
+                await self._guarded(self._refresh_open(), sender, notifier)
         finally:
             for task in (sender, notifier):
                 task.cancel()
             await asyncio.gather(sender, notifier, return_exceptions=True)
             await self.broker.close()
         return self._result(time.perf_counter() - started)
+
+    async def _refresh_open(self) -> None:
+        """The results show open orders as the venue has them now (trailing stop levels)."""
+        try:
+            self.manager.refresh(await self.broker.get_open_orders())
+        except (TradeloopError, OSError, TimeoutError) as exc:
+            log.warning("could not refresh open orders at the end of the run: %s", exc)
 
     async def _cancel_open(self, timeout: float = 10.0) -> None:
         for order in self.manager.book.open_orders():

@@ -226,6 +226,13 @@ class AsyncOrderManager:
 
     # -- applying what the broker says (plain calls) --------------------------------------------
 
+    def refresh(self, snaps: list[Order]) -> None:
+        """Mirror the venue's current view of open orders (e.g. trailing stop levels)."""
+        for snap in snaps:
+            order = self._lookup(snap)
+            if order is not None:
+                self._mirror(order, snap)
+
     def adopt(self, snap: Order) -> Order:
         """Take over an open order the broker already has (placed by an earlier run)."""
         known = self._lookup(snap)
@@ -245,11 +252,18 @@ class AsyncOrderManager:
                 self._by_broker_id[snap.id] = order
         return order
 
+    @staticmethod
+    def _mirror(order: Order, snap: Order) -> None:
+        """Copy what the venue changes on its own: a trailing stop's current stop level."""
+        if order.type is OrderType.TRAILING_STOP and snap.stop_price is not None:
+            order.stop_price = snap.stop_price
+
     def apply_snapshot(self, order: Order, snap: Order) -> None:
         """Apply a broker's answer about ``order`` (accepted, rejected, or already further)."""
         if order.broker_order_id is None:
             order.broker_order_id = snap.id
             self._by_broker_id[snap.id] = order
+        self._mirror(order, snap)
         status = snap.status
         if status is OrderStatus.REJECTED:
             self._finish(order, OrderStatus.REJECTED, reason=snap.reject_reason or "rejected")
@@ -266,6 +280,7 @@ class AsyncOrderManager:
             log.info("event %s for an order this engine does not know: %s", kind, snap.id)
             return
         self.last_event = f"{kind} {order.id} {order.symbol}"
+        self._mirror(order, snap)
         if kind in _FILL_KINDS:
             self._apply_fill(order, event)
         elif kind in _ACCEPTED_KINDS:

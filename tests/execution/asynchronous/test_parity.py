@@ -1,0 +1,404 @@
+"""Parity: the asynchronous engine with the simulated broker gives exactly the backtest's results.
+
+Same strategy, same bars, same costs: the fills (ids, quantities, prices, fees, times, execution
+ids), the orders' final states, the round-trip trades, the equity curve and even the sequence of
+callbacks the strategy sees must be identical, for every order type and time in force, several
+symbols, partial fills, cancels and replaces, and strategies that act inside their callbacks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tradeloop.data.feed import BarFeed, SymbolSeries
+from tradeloop.data.sample import load_sample
+from tradeloop.execution.asynchronous import AsyncEngine, SimulatedBroker
+from tradeloop.execution.core.costs import (
+    FixedCommission,
+    FixedSlippage,
+    PercentSlippage,
+    PerShareCommission,
+)
+from tradeloop.execution.synchronous import SyncEngine
+from tradeloop.execution.types import Bar, Fill, Order, OrderStatus
+from tradeloop.results.result import BacktestResult
+from tradeloop.strategies import BuyAndHold, SmaCross
+from tradeloop.strategy import Context, Strategy
+
+HOUR = 3_600_000_000_000
+T0 = 20_000 * 24 * HOUR
+
+
+class Logged(Strategy):
+    """Records every callback with what the strategy could see at that moment."""
+
+    def on_start(self, ctx: Context) -> None:
+        self.log: list[tuple[Any, ...]] = [("start", ctx.cash, ctx.equity)]
+
+    def on_bar(self, ctx: Context, bar: Bar) -> None:
+        self.log.append(
+            ("bar", bar.symbol, bar.ts, ctx.equity, ctx.cash, ctx.position(bar.symbol).qty)
+        )
+
+    def on_fill(self, ctx: Context, fill: Fill) -> None:
+        self.log.append(
+            ("fill", fill.order_id, fill.qty, fill.price, fill.commission, fill.ts, ctx.equity)
+        )
+
+    def on_order_update(self, ctx: Context, order: Order) -> None:
+        self.log.append(("order", order.id, order.status, order.filled_qty, order.reject_reason))
+
+    def on_stop(self, ctx: Context) -> None:
+        self.log.append(("stop", ctx.cash, ctx.equity, len(ctx.open_orders())))
+
+
+def run_both(
+    feed: BarFeed, make: Any, **kw: Any
+) -> tuple[BacktestResult, BacktestResult, Strategy, Strategy]:
+    s_sync, s_async = make(), make()
+    expected = SyncEngine(feed, s_sync, **kw).run()
+    broker = SimulatedBroker(feed, **kw)
+    got = asyncio.run(asyncio.wait_for(AsyncEngine(broker, s_async, run_id="parity").run(), 60))
+    return expected, got, s_sync, s_async
+
+
+def order_view(o: Order) -> dict[str, object]:
+    d = o.to_dict()
+    d.pop("client_order_id")  # the async engine prefixes its client ids with the run id
+    d.pop("broker_order_id")  # only orders sent to a broker have one
+    return d
+
+
+def assert_same(expected: BacktestResult, got: BacktestResult) -> None:
+    assert [f.to_dict() for f in got.fills] == [f.to_dict() for f in expected.fills]
+    assert [order_view(o) for o in got.orders] == [order_view(o) for o in expected.orders]
+    assert [t.to_dict() for t in got.trades] == [t.to_dict() for t in expected.trades]
+    assert list(got.equity_ts) == list(expected.equity_ts)
+    assert list(got.equity) == list(expected.equity)
+    assert list(got.exposure) == list(expected.exposure)
+    assert got.final_cash == expected.final_cash
+    assert got.bars_processed == expected.bars_processed
+
+
+# ------------------------------------------------------------------------- strategies over samples
+
+COSTS: dict[str, Any] = {
+    "commission": PerShareCommission(0.005, minimum=1.0),
+    "slippage": PercentSlippage(0.0005),
+    "participation_rate": 0.1,
+}
+
+
+class LoggedSma(SmaCross, Logged):
+    def on_start(self, ctx: Context) -> None:
+        Logged.on_start(self, ctx)
+        SmaCross.on_start(self, ctx)
+
+    def on_bar(self, ctx: Context, bar: Bar) -> None:
+        Logged.on_bar(self, ctx, bar)
+        SmaCross.on_bar(self, ctx, bar)
+
+    def on_order_update(self, ctx: Context, order: Order) -> None:
+        Logged.on_order_update(self, ctx, order)
+        SmaCross.on_order_update(self, ctx, order)
+
+
+class Breakout(Logged):
+    """The README's strategy: breakout entries, a trailing stop placed in on_fill."""
+
+    lookback: int = 20
+    risk_fraction: float = 0.2
+
+    def on_bar(self, ctx: Context, bar: Bar) -> None:
+        super().on_bar(ctx, bar)
+        highs = ctx.history(bar.symbol, self.lookback + 1, field="high")
+        if len(highs) <= self.lookback or ctx.position(bar.symbol).qty:
+            return
+        if ctx.open_orders(bar.symbol):
+            return
+        if bar.close > max(highs[:-1]):
+            qty = int(ctx.equity * self.risk_fraction / bar.close)
+            if qty:
+                ctx.buy(bar.symbol, qty)
+
+    def on_fill(self, ctx: Context, fill: Fill) -> None:
+        super().on_fill(ctx, fill)
+        if fill.side == "buy":
+            ctx.sell(fill.symbol, fill.qty, type="trailing_stop", trail_percent=5.0)
+
+
+class Bracketish(Logged):
+    """Acts inside callbacks: on an entry's fill it places a take-profit limit and a stop, on a
+    fill of either it cancels the other, and it re-prices a resting limit with replace()."""
+
+    def on_start(self, ctx: Context) -> None:
+        super().on_start(ctx)
+        self.exits: dict[str, list[Order]] = {}
+        self.count = 0
+
+    def on_bar(self, ctx: Context, bar: Bar) -> None:
+        super().on_bar(ctx, bar)
+        self.count += 1
+        sym = bar.symbol
+        resting = [o for o in ctx.open_orders(sym) if o.type.value == "limit" and o.side == "buy"]
+        if resting and self.count % 3 == 0:
+            ctx.replace(resting[0], limit_price=round(bar.close * 0.995, 2))
+            return
+        if ctx.position(sym).qty == 0 and not ctx.open_orders(sym) and self.count % 5 == 0:
+            ctx.buy(sym, 10, type="limit", limit_price=round(bar.close * 0.99, 2), tif="day")
+
+    def on_fill(self, ctx: Context, fill: Fill) -> None:
+        super().on_fill(ctx, fill)
+        sym = fill.symbol
+        if fill.side == "buy":
+            qty = fill.qty
+            tp = ctx.sell(sym, qty, type="limit", limit_price=round(fill.price * 1.02, 2))
+            sl = ctx.sell(sym, qty, type="stop", stop_price=round(fill.price * 0.98, 2))
+            self.exits[sym] = [tp, sl]
+        else:
+            for o in self.exits.pop(sym, []):
+                if o.is_open and o.id != fill.order_id:
+                    ctx.cancel(o)
+
+    def on_order_update(self, ctx: Context, order: Order) -> None:
+        super().on_order_update(ctx, order)
+        if order.status is OrderStatus.REJECTED and order.side == "sell":
+            ctx.close_position(order.symbol)
+
+
+@pytest.mark.parametrize("timeframe", ["daily", "minute"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: LoggedSma(allow_short=True),
+        lambda: LoggedSma(fast=5, slow=20),
+        Breakout,
+        Bracketish,
+    ],
+    ids=["sma-long-short", "sma-long", "breakout-trailing", "bracket-in-callbacks"],
+)
+def test_sample_strategies_match_the_backtest(timeframe: str, make: Any) -> None:
+    feed = load_sample(timeframe)
+    expected, got, s_sync, s_async = run_both(feed, make, **COSTS)
+    assert expected.fills  # the comparison is about something
+    assert_same(expected, got)
+    assert s_async.log == s_sync.log  # type: ignore[attr-defined]
+
+
+def test_buy_and_hold_with_leverage_and_fixed_costs() -> None:
+    feed = load_sample("daily", symbols=["ACME", "BOLT"])
+    kw = {"commission": FixedCommission(2.0), "slippage": FixedSlippage(0.01), "leverage": 2.0}
+    expected, got, _, _ = run_both(feed, lambda: BuyAndHold(allocation=1.8), **kw)
+    assert len(expected.fills) == 2
+    assert_same(expected, got)
+
+
+def test_fractional_account_and_no_shorting() -> None:
+    feed = load_sample("daily", symbols=["CRUX"])
+    kw = {"fractional": True, "allow_short": False, "participation_rate": 0.05}
+    expected, got, s_sync, s_async = run_both(feed, lambda: LoggedSma(allow_short=True), **kw)
+    assert any(o.status is OrderStatus.REJECTED for o in expected.orders)  # shorts refused
+    assert_same(expected, got)
+    assert s_async.log == s_sync.log  # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------- every order type and time in force
+
+ORDER_KINDS: list[dict[str, Any]] = [
+    {"type": "market"},
+    {"type": "limit", "limit_price": 0.99},
+    {"type": "limit", "limit_price": 1.01},
+    {"type": "stop", "stop_price": 1.01},
+    {"type": "stop", "stop_price": 0.99},
+    {"type": "stop_limit", "stop_price": 1.01, "limit_price": 1.02},
+    {"type": "stop_limit", "stop_price": 0.99, "limit_price": 0.98},
+    {"type": "trailing_stop", "trail_percent": 1.5},
+    {"type": "trailing_stop", "trail_price": 1.0},
+]
+
+
+class Matrix(Logged):
+    """Places every order type with every allowed time in force, both sides, on each symbol."""
+
+    def on_start(self, ctx: Context) -> None:
+        super().on_start(ctx)
+        self.n = 0
+
+    def on_bar(self, ctx: Context, bar: Bar) -> None:
+        super().on_bar(ctx, bar)
+        self.n += 1
+        if self.n % 4:
+            return
+        step = self.n // 4
+        kind = dict(ORDER_KINDS[step % len(ORDER_KINDS)])
+        tifs = ["day", "gtc"] if kind["type"] == "trailing_stop" else ["day", "gtc", "ioc", "fok"]
+        tif = tifs[step % len(tifs)]
+        side = "buy" if step % 2 else "sell"
+        for key in ("limit_price", "stop_price"):
+            if key in kind:
+                kind[key] = round(bar.close * kind[key], 2)
+        ctx.submit_order(bar.symbol, side, 5 + step % 7, tif=tif, **kind)
+
+
+def wavy_series(symbol: str, n: int, phase: float, volume: float) -> SymbolSeries:
+    ts, o, h, lo, c, v = [], [], [], [], [], []
+    prev = 100.0
+    for i in range(n):
+        op = prev * (1 + 0.004 * math.sin(i * 0.7 + phase))
+        cl = op * (1 + 0.012 * math.sin(i * 0.31 + phase))
+        ts.append(T0 + i * 6 * HOUR)  # four bars a day: day orders expire along the way
+        o.append(op)
+        c.append(cl)
+        h.append(max(op, cl) * 1.006)
+        lo.append(min(op, cl) * 0.994)
+        v.append(volume * (1 + (i % 5)))
+        prev = cl
+    return SymbolSeries(symbol, ts, o, h, lo, c, v)
+
+
+@pytest.mark.parametrize("rate", [None, 0.3])
+def test_every_order_type_and_time_in_force(rate: float | None) -> None:
+    feed = BarFeed([wavy_series("A", 400, 0.0, 20.0), wavy_series("B", 400, 1.3, 30.0)])
+    kw = {
+        "participation_rate": rate,
+        "commission": PerShareCommission(0.01, minimum=0.5),
+        "slippage": PercentSlippage(0.001),
+    }
+    expected, got, s_sync, s_async = run_both(feed, Matrix, **kw)
+    seen = {(o.type.value, o.tif.value, o.status.value) for o in expected.orders}
+    statuses = {s for _, _, s in seen}
+    assert {"filled", "canceled", "expired"} <= statuses  # the matrix reaches the outcomes
+    assert {t for t, _, _ in seen} == {k["type"] for k in ORDER_KINDS}
+    if rate is not None:
+        assert any(o.status is OrderStatus.PARTIALLY_FILLED or 0 < o.filled_qty < o.qty
+                   for o in expected.orders)  # fmt: skip
+    assert_same(expected, got)
+    assert s_async.log == s_sync.log  # type: ignore[attr-defined]
+
+
+# ------------------------------------------------------------------------- random order flow
+
+bar_moves = st.lists(
+    st.tuples(
+        st.floats(-0.05, 0.05),  # open gap vs previous close
+        st.floats(-0.05, 0.05),  # close vs open
+        st.floats(0, 0.03),  # extra above
+        st.floats(0, 0.03),  # extra below
+        st.integers(0, 500),  # volume
+    ),
+    min_size=2,
+    max_size=30,
+)
+
+actions = st.lists(
+    st.tuples(
+        st.sampled_from(
+            ["market", "limit", "stop", "stop_limit", "trailing_stop", "cancel", "replace"]
+        ),
+        st.sampled_from(["buy", "sell"]),
+        st.integers(1, 60),
+        st.floats(-0.06, 0.06),
+        st.sampled_from(["gtc", "day", "ioc", "fok"]),
+        st.sampled_from(["A", "B"]),
+        st.booleans(),  # act again from the fill callback
+    ),
+    max_size=50,
+)
+
+
+def make_series(symbol: str, moves: list[tuple[float, float, float, float, int]]) -> SymbolSeries:
+    ts, o, h, lo, c, v = [], [], [], [], [], []
+    prev = 100.0
+    for i, (gap, body, up, down, vol) in enumerate(moves):
+        op = prev * (1 + gap)
+        cl = op * (1 + body)
+        ts.append(T0 + i * 6 * HOUR)
+        o.append(op)
+        c.append(cl)
+        h.append(max(op, cl) * (1 + up))
+        lo.append(min(op, cl) * (1 - down))
+        v.append(float(vol))
+        prev = cl
+    return SymbolSeries(symbol, ts, o, h, lo, c, v)
+
+
+class Random(Logged):
+    def __init__(self, plan: list[tuple[str, str, int, float, str, str, bool]]) -> None:
+        super().__init__()
+        self.plan = plan
+
+    def on_start(self, ctx: Context) -> None:
+        super().on_start(ctx)
+        self.step = 0
+        self.mine: list[Order] = []
+
+    def _act(self, ctx: Context, ref: float) -> None:
+        if self.step >= len(self.plan):
+            return
+        kind, side, qty, off, tif, sym, _ = self.plan[self.step]
+        self.step += 1
+        px = round(ref * (1 + off), 4)
+        opens = [o for o in self.mine if o.is_open]
+        if kind == "cancel":
+            if opens:
+                ctx.cancel(opens[0])
+            return
+        if kind == "replace":
+            target = next((o for o in opens if o.type.value in ("limit", "stop")), None)
+            if target is not None:
+                field = "limit_price" if target.type.value == "limit" else "stop_price"
+                self.mine.append(ctx.replace(target, **{field: px}))
+            return
+        kw: dict[str, object] = {"tif": tif}
+        if kind in ("limit", "stop_limit"):
+            kw["limit_price"] = px
+        if kind in ("stop", "stop_limit"):
+            kw["stop_price"] = px
+        if kind == "trailing_stop":
+            kw["trail_percent"] = 2.0
+            if tif in ("ioc", "fok"):
+                kw["tif"] = "gtc"
+        self.mine.append(ctx.submit_order(sym, side, qty, kind, **kw))  # type: ignore[arg-type]
+
+    def on_bar(self, ctx: Context, bar: Bar) -> None:
+        super().on_bar(ctx, bar)
+        self._act(ctx, bar.close)
+
+    def on_fill(self, ctx: Context, fill: Fill) -> None:
+        super().on_fill(ctx, fill)
+        if self.step < len(self.plan) and self.plan[self.step][6]:
+            self._act(ctx, fill.price)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    moves_a=bar_moves,
+    moves_b=bar_moves,
+    plan=actions,
+    rate=st.sampled_from([None, 0.2]),
+    short=st.booleans(),
+)
+def test_random_order_flow_matches_the_backtest(
+    moves_a: list[tuple[float, float, float, float, int]],
+    moves_b: list[tuple[float, float, float, float, int]],
+    plan: list[tuple[str, str, int, float, str, str, bool]],
+    rate: float | None,
+    short: bool,
+) -> None:
+    feed = BarFeed([make_series("A", moves_a), make_series("B", moves_b)])
+    kw = {
+        "initial_cash": 20_000.0,
+        "commission": PerShareCommission(0.01, minimum=0.5),
+        "slippage": PercentSlippage(0.001),
+        "participation_rate": rate,
+        "allow_short": short,
+    }
+    expected, got, s_sync, s_async = run_both(feed, lambda: Random(plan), **kw)
+    assert_same(expected, got)
+    assert s_async.log == s_sync.log  # type: ignore[attr-defined]
