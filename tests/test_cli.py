@@ -211,3 +211,110 @@ def test_python_dash_m_error_exit_code(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: config=")
     assert "Traceback" not in proc.stderr
+
+
+# ---------------------------------------------------------------------------------- tradeloop live
+
+LIVE_CONFIG = """
+execution: {mode: live, participation_rate: 0.1, cancel_on_stop: true}
+broker: {name: simulated, speed: 0}
+data: {sample: minute, symbols: [ACME, BOLT]}
+strategy: {name: sma_cross, params: {fast: 5, slow: 20, allow_short: true}}
+costs: {commission: {type: per_share, rate: 0.005, minimum: 1.0}}
+"""
+
+
+def test_live_example_writes_results_and_report(tmp_path: Path) -> None:
+    out = tmp_path / "live"
+    args = ["live", str(EXAMPLES / "simulated_live.yaml"), "--max-bars", "60", "--out", str(out)]
+    result = runner.invoke(app, [*args, "--quiet"])
+    assert result.exit_code == 0, result.output
+    for name in ("report.html", "metrics.json", "fills.csv", "orders.csv", "equity.csv"):
+        assert (out / name).is_file(), name
+    run = json.loads((out / "metrics.json").read_text())["run"]
+    assert run["bars_processed"] == 60
+    assert result.stdout.split() == [str(p) for p in sorted(out.iterdir(), key=_order_written)]
+
+
+def _order_written(path: Path) -> int:
+    order = ["equity.csv", "trades.csv", "orders.csv", "fills.csv", "metrics.json", "report.html"]
+    return order.index(path.name)
+
+
+def test_live_equals_backtest_of_the_same_config(tmp_path: Path) -> None:
+    live_cfg = write_config(tmp_path / "live.yaml", LIVE_CONFIG)
+    sync_cfg = write_config(tmp_path / "sync.yaml", LIVE_CONFIG.replace("mode: live", "mode: sync"))
+    a = runner.invoke(app, ["live", str(live_cfg), "--out", str(tmp_path / "a"), "--quiet"])
+    b = runner.invoke(app, ["backtest", str(sync_cfg), "--out", str(tmp_path / "b"), "--quiet"])
+    assert a.exit_code == 0 and b.exit_code == 0, a.output + b.output
+    for name in ("fills.csv", "trades.csv", "equity.csv"):
+        assert (tmp_path / "a" / name).read_text() == (tmp_path / "b" / name).read_text(), name
+
+
+def test_live_shows_status_and_summary(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "live.yaml", LIVE_CONFIG)
+    result = runner.invoke(app, ["live", str(config), "-n", "200", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    for text in ("simulated", "equity", "positions", "open", "last event", "Sharpe", "report.html"):
+        assert text in out, text
+
+
+def test_live_refuses_a_sync_config(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "s.yaml", SMALL_CONFIG)
+    result = runner.invoke(app, ["live", str(config), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert "execution.mode='sync'" in result.stderr and "tradeloop backtest" in result.stderr
+
+
+def test_live_checks_the_output_folder_before_running(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "live.yaml", LIVE_CONFIG)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    result = runner.invoke(app, ["live", str(config), "--out", str(blocker / "sub")])
+    assert result.exit_code == 2
+    assert "out=" in result.stderr and "not a directory" in result.stderr
+    assert "loaded" not in result.stdout  # refused before any data was read
+
+
+def test_live_without_aiohttp_names_the_extra(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "live.yaml", LIVE_CONFIG)
+    code = textwrap.dedent(
+        f"""
+        import sys
+        sys.modules["aiohttp"] = None
+        from tradeloop.cli import main
+        main(["live", {str(config)!r}, "--out", {str(tmp_path / "o")!r}])
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "pip install 'tradeloop[live]'" in proc.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_live_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    config = write_config(
+        tmp_path / "slow.yaml", LIVE_CONFIG.replace("speed: 0", "speed: 120, max_sleep: 0.5")
+    )
+    out = tmp_path / "o"
+    cmd = [sys.executable, "-m", "tradeloop", "live", str(config), "--out", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(4.0)  # loading, then a paced replay: it would run for minutes
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, stderr
+    assert "stopped by Ctrl-C" in stdout
+    assert "Traceback" not in stderr
+    assert (out / "report.html").is_file()
+    run = json.loads((out / "metrics.json").read_text())["run"]
+    assert 0 < run["bars_processed"] < 31_200 // 2

@@ -56,14 +56,33 @@ def test_works_without_aiohttp() -> None:
         """
         import sys
         sys.modules["aiohttp"] = None  # any import of aiohttp now raises ImportError
+        import tradeloop
         import tradeloop.execution
         from tradeloop.execution import SyncEngine, BacktestEngine, create_engine
         from tradeloop.execution.synchronous import SyncOrderManager
-        print("ok")
+        engine = create_engine({"data": {"sample": "daily", "symbols": ["ACME"]},
+                                "strategy": {"name": "sma_cross"}})
+        result = engine.run()
+        print(tradeloop.execution._ASYNC_AVAILABLE, len(result.fills) > 0)
         """
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "ok"
+    assert proc.stdout.strip() == "False True"
+
+
+def test_async_available_when_aiohttp_is_installed() -> None:
+    import tradeloop.execution as ex
+
+    assert ex._ASYNC_AVAILABLE is True
+    proc = run_python(
+        """
+        import sys
+        import tradeloop.execution as ex
+        print(ex._ASYNC_AVAILABLE, "aiohttp" in sys.modules, "asyncio" in sys.modules)
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "True False False"
 
 
 def test_new_and_old_names() -> None:
@@ -74,6 +93,11 @@ def test_new_and_old_names() -> None:
     assert ex.BacktestEngine is ex.SyncExecutionEngine
     assert ex.BacktestOrderManager is ex.SyncOrderManager
     assert ex.create_backtest_engine is ex.create_sync_engine
+    assert ex.AsyncEngine is ex.AsyncExecutionEngine
+    assert ex.LiveExecutionEngine is ex.AsyncExecutionEngine
+    assert ex.LiveEngine is ex.AsyncExecutionEngine
+    assert ex.LiveOrderManager is ex.AsyncOrderManager
+    assert ex.create_live_engine is ex.create_async_engine
     for name in ex.__all__:
         assert getattr(ex, name) is not None
     with pytest.raises(AttributeError):
@@ -91,6 +115,13 @@ def test_new_and_old_names() -> None:
             "SlippageModel",
         ),
         ("tradeloop.execution.factories", "tradeloop.execution.factory", "create_backtest_engine"),
+        ("tradeloop.execution.live", "tradeloop.execution.asynchronous", "LiveEngine"),
+        ("tradeloop.execution.live", "tradeloop.execution.asynchronous", "AsyncOrderManager"),
+        (
+            "tradeloop.execution.live_protocols",
+            "tradeloop.execution.async_protocols",
+            "AsyncBroker",
+        ),
     ],
 )
 def test_old_module_paths_warn_and_reexport(old: str, new: str, name: str) -> None:

@@ -96,6 +96,7 @@ async def _run(
                     await asyncio.wait({run}, timeout=1 / REFRESH_PER_SECOND)
                     live.update(render_status(engine.status(), title))
                 result = run.result()
+            console.line()
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):

@@ -293,6 +293,7 @@ class AsyncExecutionEngine:
 
     async def _pump(self, max_bars: int | None) -> None:
         stream = self.broker.bars(self.symbols)
+        manager = self.manager
         try:
             while not self._stopping:
                 self._waiting_for_bar = True
@@ -305,9 +306,11 @@ class AsyncExecutionEngine:
                 if bar.symbol not in self.history.series:
                     continue
                 self._mark(bar)
-                await self._settled()
+                if manager.notifications or not manager.idle:
+                    await self._settled()
                 self.strategy.on_bar(self.ctx, bar)
-                await self._settled()
+                if manager.notifications or not manager.idle:
+                    await self._settled()
                 pf = self.portfolio
                 self.curve.record(bar.ts, pf.cash + pf.market_value, pf.gross_exposure)
                 self.bars_processed += 1
