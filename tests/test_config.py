@@ -603,3 +603,53 @@ def test_errors_from_a_file_keep_dotted_fields(tmp_path: Path) -> None:
         load_config(path)
     assert info.value.field == "costs.commission.rte"
     assert "did you mean 'rate'" in str(info.value)
+
+
+# ------------------------------------------------------------------------------------- broker
+
+
+def test_broker_defaults_to_the_simulated_one() -> None:
+    cfg = parse_config(cfg_with(execution={"mode": "live"}))
+    assert (cfg.broker.name, cfg.broker.speed, cfg.broker.max_sleep) == ("simulated", 0.0, 1.0)
+    assert cfg.execution.cancel_on_stop is False
+
+
+def test_build_broker_replays_the_data_with_the_account_and_costs() -> None:
+    from tradeloop.config import build_broker
+    from tradeloop.execution.asynchronous import ReplayBarSource, SimulatedBroker
+
+    cfg = parse_config(
+        cfg_with(
+            execution={"mode": "live", "initial_cash": 5_000, "leverage": 2, "fractional": True},
+            broker={"name": "simulated", "speed": 60, "max_sleep": 0.25},
+            data={"sample": "daily", "symbols": ["BOLT"]},
+            costs={"commission": {"type": "fixed", "amount": 1.5}},
+        )
+    )
+    broker = build_broker(cfg)
+    assert isinstance(broker, SimulatedBroker)
+    assert isinstance(broker.source, ReplayBarSource)
+    assert (broker.source.speed, broker.source.max_sleep) == (60.0, 0.25)
+    assert broker.symbols == ("BOLT",)
+    ex = broker.exchange
+    assert (ex.portfolio.cash, ex.portfolio.leverage, ex.fractional) == (5_000, 2.0, True)
+    assert isinstance(ex.commission, FixedCommission)
+
+
+@pytest.mark.parametrize(
+    ("broker", "field"),
+    [
+        ({"name": "robinhood"}, "broker.name"),
+        ({"name": "simulated", "speed": -1}, "broker.speed"),
+        ({"name": "simulated", "max_sleep": "long"}, "broker.max_sleep"),
+        ({"name": "simulated", "sped": 5}, "broker.sped"),
+    ],
+)
+def test_bad_broker_settings(broker: dict[str, Any], field: str) -> None:
+    err = expect_error(cfg_with(execution={"mode": "live"}, broker=broker))
+    assert err.field == field
+
+
+def test_cancel_on_stop_must_be_a_bool() -> None:
+    err = expect_error(cfg_with(execution={"mode": "live", "cancel_on_stop": "sometimes"}))
+    assert err.field == "execution.cancel_on_stop"

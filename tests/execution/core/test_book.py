@@ -385,3 +385,52 @@ def test_commitments() -> None:
 
 def test_commitments_empty_book() -> None:
     assert book().commitments() == ({}, [])
+
+
+# -- client ids for live venues, lookups, adoption ----------------------------------------------
+
+
+def test_client_id_prefix_and_lookup_by_client_id() -> None:
+    b = OrderBook(OrderValidator(), client_id_prefix="run7-")
+    o = b.new_order("AAPL", "buy", 1)
+    b.register(o)
+    assert (o.id, o.client_order_id) == ("O000001", "run7-O000001")
+    assert b.by_client_id("run7-O000001") is o
+    assert b.by_client_id("O000001") is None
+    mine = b.new_order("AAPL", "buy", 1, client_order_id="run7-O000003")
+    b.register(mine)
+    auto = b.new_order("AAPL", "buy", 1)  # O000003 would collide with the caller's client id
+    assert auto.client_order_id == "run7-O000004"
+
+
+def test_replacement_takes_a_client_order_id() -> None:
+    b = book()
+    old = placed(b, "AAPL", "buy", 10, "limit", limit_price=100.0)
+    new = b.replacement(old, 2, limit_price=99.0, client_order_id="fresh-1")
+    assert new.client_order_id == "fresh-1" and new.replaces == old.id
+
+
+def test_adopt_registers_an_outside_order_under_a_fresh_id() -> None:
+    b = book()
+    placed(b, "AAPL", "buy", 1)
+    outside = Order("venue-9", "MSFT", BUY, 5.0, client_order_id="earlier-run-1")
+    outside.status = S.ACCEPTED
+    adopted = b.adopt(outside)
+    assert adopted.id == "O000002" and adopted.client_order_id == "earlier-run-1"
+    assert b.get("O000002") is adopted and b.open_orders("MSFT") == [adopted]
+    with pytest.raises(InvalidOrderError) as info:
+        b.adopt(Order("x", "MSFT", BUY, 1.0, client_order_id="earlier-run-1"))
+    assert info.value.field == "client_order_id"
+
+
+def test_snapshot_is_an_independent_copy() -> None:
+    b = book()
+    o = placed(b, "AAPL", "buy", 10, "limit", limit_price=100.0)
+    o.broker_order_id = "venue-1"
+    snap = o.snapshot()
+    assert snap is not o
+    assert {n: getattr(snap, n) for n in Order.__slots__} == {
+        n: getattr(o, n) for n in Order.__slots__
+    }
+    b.record_fill(o, 4, 100.0, 0.0, 3)
+    assert snap.filled_qty == 0 and snap.status is S.ACCEPTED

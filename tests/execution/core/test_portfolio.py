@@ -498,3 +498,15 @@ def test_committed_counts_only_same_side_pending() -> None:
     # the buy adds to the long whatever the sells do: 3 * 90 reserved
     assert pf.committed([sell_close, sell_short, buy], {"X": 100.0}) == 5 * 100.0 + 3 * 90.0
     assert pf.committed([], {}) == 0.0
+
+
+def test_seed_position_starts_from_an_existing_holding() -> None:
+    pf = Portfolio(10_000.0)
+    pf.seed_position("AAPL", -20, 150.0, 155.0)
+    assert pf.qty("AAPL") == -20
+    assert pf.market_value == -20 * 155.0 and pf.gross_exposure == 20 * 155.0
+    assert pf.equity == 10_000.0 - 3_100.0
+    assert pf.trades == []  # the round trip began before this run
+    pf.apply_fill("AAPL", OrderSide.BUY, 20, 150.0, 0.0, 1)  # closing it realizes against avg
+    assert pf.qty("AAPL") == 0 and pf.realized_pnl == 0.0
+    assert pf.cash == 10_000.0 - 3_000.0
