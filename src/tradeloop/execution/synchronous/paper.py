@@ -21,6 +21,7 @@ This module imports asyncio; the synchronous engine itself does not import it.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import itertools
 import queue
 import threading
@@ -69,15 +70,23 @@ class _LoopThread:
     def running(self) -> bool:
         return self._thread.is_alive() and not self.loop.is_closed()
 
-    def call(self, work: Awaitable[T], timeout: float | None = None) -> T:
-        """Run ``work`` on the loop and wait (at most ``timeout`` seconds) for its result."""
+    def submit(self, work: Awaitable[T]) -> concurrent.futures.Future[T]:
+        """Start ``work`` on the loop; the returned future is its result."""
         if not self.running:
+            close = getattr(work, "close", None)
+            if close is not None:  # a coroutine that will never run: no "never awaited" warning
+                close()
             raise EngineError("this adapter is closed")
 
         async def wrapped() -> T:
             return await work
 
-        future = asyncio.run_coroutine_threadsafe(wrapped(), self.loop)
+        return asyncio.run_coroutine_threadsafe(wrapped(), self.loop)
+
+    def call(self, work: Awaitable[T], timeout: float | None = None) -> T:
+        """Run ``work`` on the loop and wait (at most ``timeout`` seconds) for its result;
+        on a timeout the work is cancelled and :class:`TimeoutError` raised."""
+        future = self.submit(work)
         try:
             return future.result(timeout)
         except TimeoutError:
@@ -105,13 +114,18 @@ class _LoopThread:
 
 
 class _BlockingIterator:
-    """A plain iterator over an async iterator living on a :class:`_LoopThread`."""
+    """A plain iterator over an async iterator living on a :class:`_LoopThread`.
+
+    A ``next()`` that times out leaves the request for the next bar running: the following
+    ``next()`` waits for that same bar, so a quiet live stream is not mistaken for an ended one.
+    """
 
     def __init__(self, runner: _LoopThread, stream: AsyncIterator[Bar], timeout: float | None):
         self._runner = runner
         self._stream = stream
         self._timeout = timeout
         self._done = False
+        self._pending: concurrent.futures.Future[Bar] | None = None
 
     def __iter__(self) -> Iterator[Bar]:
         return self
@@ -119,16 +133,29 @@ class _BlockingIterator:
     def __next__(self) -> Bar:
         if self._done:
             raise StopIteration
+        if self._pending is None:
+            self._pending = self._runner.submit(anext(self._stream))
         try:
-            return self._runner.call(anext(self._stream), self._timeout)
+            bar = self._pending.result(self._timeout)
+        except TimeoutError:
+            raise  # the request stays pending for the next call
         except StopAsyncIteration:
+            self._pending = None
             self._done = True
             raise StopIteration from None
+        except BaseException:
+            self._pending = None
+            raise
+        self._pending = None
+        return bar
 
     def close(self) -> None:
         if self._done:
             return
         self._done = True
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
         aclose = getattr(self._stream, "aclose", None)
         if aclose is not None and self._runner.running:
             self._runner.call(aclose(), self._timeout)
@@ -154,10 +181,9 @@ class BlockingBars:
         self.symbols: tuple[str, ...] | None = tuple(given) if given is not None else None
         start = getattr(source, "start", None)
         self.start: int | None = start if isinstance(start, int) else None
+        stream = source.bars(symbols)  # inert until the first next(); may raise: no thread yet
         self._runner = _LoopThread("tradeloop-bars")
-        self._iter = _BlockingIterator(
-            self._runner, source.bars(symbols), timeout
-        )  # the generator object is inert until the first next()
+        self._iter = _BlockingIterator(self._runner, stream, timeout)
 
     def __iter__(self) -> Iterator[Bar]:
         return self._iter
