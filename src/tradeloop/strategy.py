@@ -175,7 +175,11 @@ class Strategy:
         """Called for every (partial) fill of one of this strategy's orders."""
 
     def on_order_update(self, ctx: Context, order: Order) -> None:
-        """Called when an order changes status (accepted, filled, canceled, expired, ...)."""
+        """Called when an order changes status (accepted, filled, canceled, expired, ...).
+
+        ``order`` is a snapshot of the order as this update left it, so two updates delivered
+        together each show their own status; the live order is ``ctx.get_order(order.id)`` (and
+        the handle ``submit_order`` returned). Compare orders by ``id``."""
 
     def on_stop(self, ctx: Context) -> None:
         """Called once after the last bar."""

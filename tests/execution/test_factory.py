@@ -15,11 +15,11 @@ import tradeloop.execution as ex
 from tradeloop.config import parse_config
 from tradeloop.data.feed import BarFeed
 from tradeloop.errors import ConfigError
+from tradeloop.execution.asynchronous import AsyncExecutionEngine, SimulatedBroker
 from tradeloop.execution.core.costs import PercentSlippage, PerShareCommission
 from tradeloop.execution.factory import (
     __all__ as factory_all,
 )
-from tradeloop.execution.asynchronous import AsyncExecutionEngine, SimulatedBroker
 from tradeloop.execution.factory import (
     create_async_engine,
     create_backtest_engine,

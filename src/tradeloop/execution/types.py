@@ -217,11 +217,39 @@ class Order:
         return self.qty - self.filled_qty
 
     def snapshot(self) -> Order:
-        """An independent copy of this order as it is now (what an event or a broker reports)."""
-        copy = Order.__new__(Order)
-        for name in Order.__slots__:
-            setattr(copy, name, getattr(self, name))
-        return copy
+        """An independent copy of this order as it is now (what an event or a broker reports).
+
+        Written out field by field: it runs for every order event, and this is ~3x faster than a
+        loop over ``__slots__`` (a test checks that no field is missed).
+        """
+        c = Order.__new__(Order)
+        c.avg_fill_price = self.avg_fill_price
+        c.broker_order_id = self.broker_order_id
+        c.client_order_id = self.client_order_id
+        c.commission = self.commission
+        c.created_at = self.created_at
+        c.eligible_after = self.eligible_after
+        c.filled_qty = self.filled_qty
+        c.id = self.id
+        c.limit_price = self.limit_price
+        c.qty = self.qty
+        c.reject_reason = self.reject_reason
+        c.replaced_by = self.replaced_by
+        c.replaces = self.replaces
+        c.session_day = self.session_day
+        c.side = self.side
+        c.status = self.status
+        c.stop_price = self.stop_price
+        c.symbol = self.symbol
+        c.tag = self.tag
+        c.tif = self.tif
+        c.trail_percent = self.trail_percent
+        c.trail_price = self.trail_price
+        c.trail_ref = self.trail_ref
+        c.triggered = self.triggered
+        c.type = self.type
+        c.updated_at = self.updated_at
+        return c
 
     @property
     def is_open(self) -> bool:

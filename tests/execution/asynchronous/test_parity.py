@@ -13,7 +13,7 @@ import math
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tradeloop.data.feed import BarFeed, SymbolSeries
@@ -377,6 +377,19 @@ class Random(Logged):
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(  # found by hypothesis: two fills in one batch, the second's callback cancels an order
+    # the first's callback placed; each update must show the status it carried, in both engines
+    moves_a=[(0.0, 0.0, 0.0, 0.0, 0)] * 2,
+    moves_b=[(0.0, 0.0, 0.0, 0.0, 0)] * 2,
+    plan=[
+        ("market", "buy", 1, 0.0, "gtc", "A", False),
+        ("market", "buy", 1, 0.0, "gtc", "A", False),
+        ("market", "buy", 1, 0.0, "gtc", "A", True),
+        ("cancel", "buy", 1, 0.0, "gtc", "A", True),
+    ],
+    rate=None,
+    short=False,
+)
 @given(
     moves_a=bar_moves,
     moves_b=bar_moves,

@@ -275,7 +275,8 @@ class AsyncExecutionEngine:
         sym = bar.symbol
         c = bar.close
         ctx = self.ctx
-        ctx.now = bar.ts
+        if bar.ts > ctx.now or not self.bars_processed:  # bars set the clock, never back
+            ctx.now = bar.ts
         pf = self.portfolio
         if sym in pf.positions:
             pf.mark(sym, c)
@@ -312,7 +313,7 @@ class AsyncExecutionEngine:
                 if manager.notifications or not manager.idle:
                     await self._settled()
                 pf = self.portfolio
-                self.curve.record(bar.ts, pf.cash + pf.market_value, pf.gross_exposure)
+                self.curve.record(self.ctx.now, pf.cash + pf.market_value, pf.gross_exposure)
                 self.bars_processed += 1
                 if max_bars is not None and self.bars_processed >= max_bars:
                     return

@@ -299,7 +299,7 @@ class AsyncOrderManager:
     def _accept(self, order: Order, ts: int) -> None:
         if order.status is OrderStatus.NEW:
             self.book.set_status(order, OrderStatus.ACCEPTED, ts or self.clock())
-            self.notifications.append(order)
+            self.notifications.append(order.snapshot())
             self.on_change()
 
     def _finish(
@@ -316,7 +316,7 @@ class AsyncOrderManager:
             return
         self.book.set_status(order, status, ts or self.clock(), reason=reason)
         self._replacing.pop(order.id, None)
-        self.notifications.append(order)
+        self.notifications.append(order.snapshot())
         self.on_change()
 
     def _apply_fill(self, order: Order, event: BrokerEvent) -> None:
@@ -344,5 +344,5 @@ class AsyncOrderManager:
         )  # fmt: skip
         self.fills.append(fill)
         self.notifications.append(fill)
-        self.notifications.append(order)
+        self.notifications.append(order.snapshot())
         self.on_change()

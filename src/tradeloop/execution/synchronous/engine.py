@@ -44,7 +44,9 @@ class _EventQueue:
         self.items.append(fill)
 
     def on_order_update(self, order: Order) -> None:
-        self.items.append(order)
+        # a snapshot: the strategy sees the order as this update left it, even if a later event
+        # of the same batch changes it again before delivery
+        self.items.append(order.snapshot())
 
 
 class SyncContext(BaseContext):
@@ -241,7 +243,8 @@ class SyncExecutionEngine:
         """Paper trading: the same steps as a backtest's bar loop, for bars as they come.
 
         A bar of a symbol not traded, or not newer than that symbol's last bar (a repeat, or a
-        late bar), is skipped.
+        late bar), is skipped. A bar older than another symbol's latest one is processed, but
+        the clock (``ctx.now``, the equity curve) never goes back.
         """
         started = time.perf_counter()
         feed = self.feed
@@ -264,7 +267,8 @@ class SyncExecutionEngine:
                 continue
             latest[sym] = ts
             c = bar.close
-            ctx.now = ts
+            if ts > ctx.now:  # a late bar of one symbol does not turn the clock back
+                ctx.now = ts
             if mgr.book.open.get(sym):
                 mgr.process_bar(sym, ts, bar.open, bar.high, bar.low, c, bar.volume)
             if sym in pf.positions:
@@ -276,7 +280,7 @@ class SyncExecutionEngine:
             self.strategy.on_bar(ctx, bar)
             if events:
                 self._drain()
-            curve.record(ts, pf.cash + pf.market_value, pf.gross_exposure)
+            curve.record(ctx.now, pf.cash + pf.market_value, pf.gross_exposure)
             n += 1
             if max_bars is not None and n >= max_bars:
                 break
