@@ -534,4 +534,10 @@ class BrokerEvent:
 
     def __repr__(self) -> str:
         extra = f" {self.fill!r}" if self.fill is not None else ""
-        return f"BrokerEvent({self.kind} {self.order.client_order_id} {self.order.status}{extra})"
+        order = self.order
+        about = (
+            f"{order.client_order_id} {order.status}"
+            if isinstance(order, Order)
+            else f"order={order!r}"
+        )
+        return f"BrokerEvent({self.kind} {about}{extra})"

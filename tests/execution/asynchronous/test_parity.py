@@ -329,6 +329,13 @@ def make_series(symbol: str, moves: list[tuple[float, float, float, float, int]]
 
 
 class Random(Logged):
+    """Follows a random plan, acting from on_bar and (when the plan says so) from on_fill.
+
+    Like any strategy written for a broker that answers later, it remembers what it asked for:
+    an order it canceled or replaced is not a target again, whether or not the answer is in
+    yet. (In a backtest the answer is immediate, so this changes nothing there.)
+    """
+
     def __init__(self, plan: list[tuple[str, str, int, float, str, str, bool]]) -> None:
         super().__init__()
         self.plan = plan
@@ -337,6 +344,7 @@ class Random(Logged):
         super().on_start(ctx)
         self.step = 0
         self.mine: list[Order] = []
+        self.asked: set[str] = set()  # ids of orders this strategy canceled or replaced
 
     def _act(self, ctx: Context, ref: float) -> None:
         if self.step >= len(self.plan):
@@ -344,16 +352,18 @@ class Random(Logged):
         kind, side, qty, off, tif, sym, _ = self.plan[self.step]
         self.step += 1
         px = round(ref * (1 + off), 4)
-        opens = [o for o in self.mine if o.is_open]
+        opens = [o for o in self.mine if o.is_open and o.id not in self.asked]
         if kind == "cancel":
             if opens:
                 ctx.cancel(opens[0])
+                self.asked.add(opens[0].id)
             return
         if kind == "replace":
             target = next((o for o in opens if o.type.value in ("limit", "stop")), None)
             if target is not None:
                 field = "limit_price" if target.type.value == "limit" else "stop_price"
                 self.mine.append(ctx.replace(target, **{field: px}))
+                self.asked.add(target.id)
             return
         kw: dict[str, object] = {"tif": tif}
         if kind in ("limit", "stop_limit"):
@@ -376,7 +386,7 @@ class Random(Logged):
             self._act(ctx, fill.price)
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @example(  # found by hypothesis: two fills in one batch, the second's callback cancels an order
     # the first's callback placed; each update must show the status it carried, in both engines
     moves_a=[(0.0, 0.0, 0.0, 0.0, 0)] * 2,
@@ -413,5 +423,40 @@ def test_random_order_flow_matches_the_backtest(
         "allow_short": short,
     }
     expected, got, s_sync, s_async = run_both(feed, lambda: Random(plan), **kw)
+    assert_same(expected, got)
+    assert s_async.log == s_sync.log  # type: ignore[attr-defined]
+
+
+def test_a_handle_kept_across_replaces_acts_on_the_newest_order_in_both_engines() -> None:
+    """Replacing or cancelling through an old handle follows the chain to the newest order,
+    also while a replacement is still on its way to the broker (same callback)."""
+
+    class Chain(Logged):
+        def on_start(self, ctx: Context) -> None:
+            super().on_start(ctx)
+            self.n = 0
+            self.first: Order | None = None
+
+        def on_bar(self, ctx: Context, bar: Bar) -> None:
+            super().on_bar(ctx, bar)
+            self.n += 1
+            if self.n == 1:
+                self.first = ctx.buy("X", 1, type="limit", limit_price=1.0)
+            elif self.n == 3 and self.first is not None:
+                ctx.replace(self.first, limit_price=1.01)
+                ctx.replace(self.first, limit_price=1.02)  # follows the pending replacement
+                ctx.replace(self.first, qty=2)
+            elif self.n == 5 and self.first is not None:
+                self.log.append(("cancel", ctx.cancel(self.first), ctx.cancel(self.first)))
+
+    feed = BarFeed([wavy_series("X", 8, 0.0, 100.0)])
+    expected, got, s_sync, s_async = run_both(feed, Chain)
+    assert [(o.id, o.status.value, o.replaces) for o in expected.orders] == [
+        ("O000001", "replaced", None),
+        ("O000002", "replaced", "O000001"),
+        ("O000003", "replaced", "O000002"),
+        ("O000004", "canceled", "O000003"),
+    ]
+    assert expected.orders[-1].qty == 2 and expected.orders[-1].limit_price == 1.02
     assert_same(expected, got)
     assert s_async.log == s_sync.log  # type: ignore[attr-defined]

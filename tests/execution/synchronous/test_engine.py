@@ -236,3 +236,37 @@ def test_strategy_params_are_checked() -> None:
     assert err.value.field == "strategy.params.fast"
     with pytest.raises(ConfigError):
         SmaCross(allow_short=1)
+
+
+class KeepsOldHandle(Strategy):
+    """Replaces a resting limit twice through the *first* handle, then cancels through it."""
+
+    def on_start(self, ctx: Context) -> None:
+        self.n = 0
+        self.first: Order | None = None
+        self.results: list[tuple[str, str | None, bool | None]] = []
+
+    def on_bar(self, ctx: Context, bar: Bar) -> None:
+        self.n += 1
+        if self.n == 1:
+            self.first = ctx.buy("X", 1, type="limit", limit_price=1.0)
+        elif self.n in (2, 3) and self.first is not None:
+            new = ctx.replace(self.first, limit_price=1.0 + self.n / 100)
+            self.results.append(("replace", new.replaces, None))
+        elif self.n == 4 and self.first is not None:
+            self.results.append(("cancel", None, ctx.cancel(self.first)))
+            self.results.append(("again", None, ctx.cancel(self.first)))
+
+
+def test_a_handle_kept_across_replaces_acts_on_the_newest_order() -> None:
+    strat = KeepsOldHandle()
+    result = SyncEngine(BarFeed([series("X", [100.0] * 6)]), strat).run()
+    by_id = {o.id: o for o in result.orders}
+    # the second replace followed O000001 -> O000002 and replaced that one
+    assert strat.results[:2] == [("replace", "O000001", None), ("replace", "O000002", None)]
+    assert by_id["O000001"].status is OrderStatus.REPLACED
+    assert by_id["O000002"].status is OrderStatus.REPLACED
+    # cancelling through the first handle cancelled the working order O000003
+    assert strat.results[2:] == [("cancel", None, True), ("again", None, False)]
+    assert by_id["O000003"].status is OrderStatus.CANCELED
+    assert by_id["O000003"].limit_price == 1.03

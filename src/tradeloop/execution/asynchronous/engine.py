@@ -224,11 +224,16 @@ class AsyncExecutionEngine:
 
     def _on_change(self) -> None:
         self._idle.clear()
-        # the pump and the sender deliver what their own steps caused; anything else (an event
+        # the pump and the sender deliver what their own steps cause; anything else (an event
         # from a broker's stream task) is delivered by the notifier
         current = asyncio.current_task()
-        if current is not self._pump_task and current is not self._sender_task:
-            self._notify.set()
+        if current is self._sender_task:
+            return
+        if current is self._pump_task and not self._waiting_for_bar:
+            return
+        # (a broker that pushes events from inside bars() while the stream waits gets them
+        # delivered now; a simulated broker's are drained by the pump before on_bar anyway)
+        self._notify.set()
 
     def _on_broker_event(self, event: BrokerEvent) -> None:
         try:
@@ -331,10 +336,11 @@ class AsyncExecutionEngine:
         """Run ``work`` to its end; if a helper task fails first, cancel it and raise that."""
         task = asyncio.ensure_future(work)
         try:
-            done, _ = await asyncio.wait({task, *helpers}, return_when=asyncio.FIRST_COMPLETED)
-            for h in helpers:
-                if h in done and not task.done():
-                    task.cancel()
+            await asyncio.wait({task, *helpers}, return_when=asyncio.FIRST_COMPLETED)
+            for h in helpers:  # a helper's failure wins, even if the work ended in the same step
+                if h.done():
+                    if not task.done():
+                        task.cancel()
                     await asyncio.gather(task, return_exceptions=True)
                     h.result()  # raises the helper's exception
                     raise EngineError(f"engine task {h.get_name()} ended unexpectedly")

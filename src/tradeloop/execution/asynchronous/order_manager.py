@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Unpack
@@ -61,6 +62,11 @@ _FINAL_KINDS: dict[str, OrderStatus] = {
     EventKind.REPLACED: OrderStatus.REPLACED,
 }
 _OPEN_STATUSES = frozenset({OrderStatus.NEW, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED})
+
+
+def _positive(x: object) -> bool:
+    return isinstance(x, int | float) and math.isfinite(x) and x > 0
+
 
 # A queued request: (kind, order, replacement)
 _Request = tuple[str, Order, Order | None]
@@ -105,6 +111,7 @@ class AsyncOrderManager:
         self._by_broker_id: dict[str, Order] = {}
         self._replacing: dict[str, Order] = {}  # old local id -> its pending replacement
         self._executions: set[str] = set()
+        self._canceling: set[str] = set()  # ids of orders with a cancel request not yet settled
 
     # -- commands (plain calls, from strategy callbacks) ----------------------------------------
 
@@ -128,13 +135,15 @@ class AsyncOrderManager:
         return order
 
     def cancel(self, order: Order | str, now: int) -> bool:
-        """Queue a cancel request. ``False`` if the order already reached a terminal state.
+        """Queue a cancel request. ``False`` if the order already reached a terminal state or
+        a cancel of it is already on its way.
 
         The order stays open until the broker reports it ``canceled`` (or filled first).
         """
-        o = self.book.resolve(order)
-        if not o.is_open:
-            return False
+        o = self.current(order)
+        if not o.is_open or o.id in self._canceling:
+            return False  # done already, or a cancel is on its way: nothing new to ask
+        self._canceling.add(o.id)
         self._queue(("cancel", o, None))
         return True
 
@@ -144,12 +153,21 @@ class AsyncOrderManager:
         The old order ends ``replaced`` when the broker confirms; if the broker rejects the new
         order, the new one ends ``rejected`` and the old one keeps working.
         """
-        old = self.book.resolve(order)
+        old = self.current(order)
         new = self.book.replacement(old, now, **changes)
         self.book.register(new)
         self._replacing[old.id] = new
         self._queue(("replace", old, new))
         return new
+
+    def current(self, order: Order | str) -> Order:
+        """The order that now stands for ``order``: its replacement if it was replaced, or if a
+        replacement is on its way (following the chain). A cancel or replace of a handle kept
+        across a replace acts on the newest order, as in a backtest."""
+        o = self.book.current(order)
+        while (pending := self._replacing.get(o.id)) is not None:
+            o = self.book.current(pending)
+        return o
 
     def _queue(self, request: _Request) -> None:
         self._outbox.append(request)
@@ -189,6 +207,7 @@ class AsyncOrderManager:
         kind, order, new = request
         target = new if new is not None else order
         broker = self.broker
+        cancel_sent = False
         try:
             if kind == "submit":
                 self.apply_snapshot(order, await broker.submit_order(order))
@@ -201,10 +220,17 @@ class AsyncOrderManager:
                     self._finish(new, OrderStatus.REJECTED, reason=why)
                     return
                 self.apply_snapshot(new, await broker.replace_order(order, new))
-            elif kind == "cancel" and order.is_open:
-                await broker.cancel_order(order)
+            elif kind == "cancel":
+                while order.status is OrderStatus.REJECTED and order.replaces is not None:
+                    order = self.book.get(order.replaces)  # its replacement never came to be
+                if order.is_open:
+                    await broker.cancel_order(order)  # ``canceled`` arrives as an event
+                    cancel_sent = True
         except OrderRejectedError as exc:
-            self._finish(target, OrderStatus.REJECTED, reason=exc.reason)
+            if kind == "cancel":  # a refused cancel says nothing about the order itself
+                log.info("cancel %s refused by the venue: %s", order.id, exc.reason)
+            else:
+                self._finish(target, OrderStatus.REJECTED, reason=exc.reason)
         except DuplicateOrderError:
             # the venue already has it (an earlier attempt went through): adopt the venue's view
             try:
@@ -213,16 +239,23 @@ class AsyncOrderManager:
                 log.warning("order %s: duplicate id, lookup failed: %s", target.id, exc)
             else:
                 self.apply_snapshot(target, snap)
-        except OrderStateError as exc:  # e.g. a cancel that crossed a fill
-            log.info("%s %s: %s", kind, target.id, exc)
+        except OrderStateError as exc:  # e.g. a cancel that crossed a fill; an unknown order
+            if kind == "replace":  # the venue did not take the replacement: it never existed
+                self._finish(target, OrderStatus.REJECTED, reason=str(exc))
+            else:
+                log.info("%s %s: %s", kind, target.id, exc)
         except (BrokerError, OSError, TimeoutError) as exc:
             # unknown outcome: never assume rejected; the order stays in flight until the broker
             # (stream, lookup or reconciliation) tells what happened
-            log.warning(
-                "%s %s: outcome unknown (%s); the order stays in flight", kind, target.id, exc
-            )
+            log.warning("%s %s: outcome unknown (%s); it stays in flight", kind, target.id, exc)
         except InvalidOrderError as exc:
             self._finish(target, OrderStatus.REJECTED, reason=str(exc))
+        finally:
+            # a cancel the venue took keeps refusing duplicates until the order is done; one
+            # that failed or was not needed may be asked again
+            if kind == "cancel" and not (cancel_sent and order.is_open):
+                self._canceling.discard(request[1].id)
+                self._canceling.discard(order.id)
 
     # -- applying what the broker says (plain calls) --------------------------------------------
 
@@ -315,13 +348,16 @@ class AsyncOrderManager:
             log.warning("order %s: %s reported while %s; ignored", order.id, status, order.status)
             return
         self.book.set_status(order, status, ts or self.clock(), reason=reason)
-        self._replacing.pop(order.id, None)
+        self._canceling.discard(order.id)
+        self._replacing.pop(order.id, None)  # a finished old order's pending replacement
+        if order.replaces is not None and self._replacing.get(order.replaces) is order:
+            del self._replacing[order.replaces]  # a replacement that finished (rejected)
         self.notifications.append(order.snapshot())
         self.on_change()
 
     def _apply_fill(self, order: Order, event: BrokerEvent) -> None:
         vf = event.fill
-        if vf is None or not vf.qty > 0.0:
+        if vf is None or not _positive(vf.qty) or not _positive(vf.price) or vf.commission < 0:
             log.warning("fill event for %s without a usable fill; ignored", order.id)
             return
         if vf.execution_id:
@@ -338,6 +374,8 @@ class AsyncOrderManager:
             log.warning("fill %s not applied: %s", vf.execution_id, exc)
             return
         self.portfolio.apply_fill(order.symbol, order.side, vf.qty, vf.price, vf.commission, vf.ts)
+        if not order.is_open:
+            self._canceling.discard(order.id)
         fill = Fill(
             order.id, order.symbol, order.side, vf.qty, vf.price, vf.commission, vf.ts,
             vf.execution_id,

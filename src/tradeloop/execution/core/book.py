@@ -188,6 +188,17 @@ class OrderBook:
             order = order.id
         return self.get(order)
 
+    def current(self, order: Order | str) -> Order:
+        """The order that now stands for ``order``: itself, or, if it was replaced, its
+        replacement (following the chain), so a handle kept across a replace still works."""
+        o = self.resolve(order)
+        while o.status is OrderStatus.REPLACED and o.replaced_by is not None:
+            nxt = self.orders.get(o.replaced_by)
+            if nxt is None:
+                break
+            o = nxt
+        return o
+
     def open_orders(self, symbol: str | None = None) -> list[Order]:
         if symbol is not None:
             return list(self.open.get(symbol, ()))

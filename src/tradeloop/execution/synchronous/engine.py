@@ -73,10 +73,10 @@ class SyncContext(BaseContext):
         return self._manager.submit(symbol, side, qty, type, now=self.now, **params)
 
     def cancel(self, order: Order | str) -> bool:
-        return self._manager.cancel(order, self.now)
+        return self._manager.cancel(self._book.current(order), self.now)
 
     def replace(self, order: Order | str, **changes: Any) -> Order:
-        return self._manager.replace(order, self.now, **changes)
+        return self._manager.replace(self._book.current(order), self.now, **changes)
 
 
 class SyncExecutionEngine:
