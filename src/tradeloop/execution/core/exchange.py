@@ -22,6 +22,7 @@ Timing rules (no look-ahead):
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any, Unpack
 
 from tradeloop.errors import InvalidOrderError
@@ -139,20 +140,39 @@ class SimulatedExchange:
             self.listener.on_order_update(old)
         return new
 
+    def admission_reason(
+        self,
+        order: Order,
+        ignore: Order | None = None,
+        fallback_prices: Mapping[str, float] | None = None,
+    ) -> str | None:
+        """Why the account cannot take ``order`` now (buying power, shorting), or ``None``.
+
+        The check :meth:`submit` and :meth:`replace` make, without registering anything (a venue
+        that answers "no" before it books an order asks this first). ``ignore``: an open order
+        the new one would replace. ``fallback_prices``: reference prices for symbols that have
+        no bar yet (otherwise such an order is checked only against its own limit/stop).
+        """
+        prices: Mapping[str, float] = self.last_prices
+        if fallback_prices:
+            prices = {**fallback_prices, **self.last_prices}
+        ref = self.last_prices.get(order.symbol)
+        if ref is None:
+            ref = order.limit_price or order.stop_price or prices.get(order.symbol, 0.0)
+        if ref <= 0.0:
+            return None
+        pending, open_orders = self.book.commitments(ignore=ignore)
+        reserved = self.portfolio.committed(open_orders, prices)
+        fee = self.commission.compute(order, order.qty, self.portfolio.estimate_price(order, ref))
+        return self.portfolio.reject_reason(
+            order, ref, reserved, pending.get(order.symbol, 0.0), fee
+        )
+
     def _admit(self, order: Order, now: int, ignore: Order | None) -> bool:
+        reason = self.admission_reason(order, ignore)
         ref = self.last_prices.get(order.symbol)
         if ref is None:
             ref = order.limit_price or order.stop_price or 0.0
-        reason = None
-        if ref > 0.0:
-            pending, open_orders = self.book.commitments(ignore=ignore)
-            reserved = self.portfolio.committed(open_orders, self.last_prices)
-            fee = self.commission.compute(
-                order, order.qty, self.portfolio.estimate_price(order, ref)
-            )
-            reason = self.portfolio.reject_reason(
-                order, ref, reserved, pending.get(order.symbol, 0.0), fee
-            )
         order.eligible_after = now
         if order.type is OrderType.TRAILING_STOP:
             order.trail_ref = ref if ref > 0.0 else None
