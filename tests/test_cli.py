@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -318,3 +319,94 @@ def test_live_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     assert (out / "report.html").is_file()
     run = json.loads((out / "metrics.json").read_text())["run"]
     assert 0 < run["bars_processed"] < 31_200 // 2
+
+
+# -------------------------------------------------------------- tradeloop alpaca-server + live
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _get_json(url: str) -> Any:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+def test_live_against_the_loopback_alpaca_server(tmp_path: Path) -> None:
+    """The README walkthrough: the server in one process, `tradeloop live` in another; the
+    venue's orders and positions equal the engine's and no key appears anywhere."""
+    import os
+    import time
+
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "tradeloop", "alpaca-server", "--port", str(port)),
+            *("--data", "sample:minute", "--speed", "1000", "--max-seconds", "90"),
+            *("--linger", "5"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                _get_json(f"{base}/_tradeloop/state")
+                break
+            except OSError:
+                assert server.poll() is None, server.communicate()
+                assert time.monotonic() < deadline, "the server did not come up"
+                time.sleep(0.2)
+        key, secret = "tradeloop-test-key", "tradeloop-test-secret"
+        env = dict(os.environ, APCA_API_KEY_ID=key, APCA_API_SECRET_KEY=secret)
+        out = tmp_path / "out"
+        live = subprocess.run(
+            [
+                *(sys.executable, "-m", "tradeloop", "live", str(EXAMPLES / "alpaca_paper.yaml")),
+                *("--base-url", base, "--max-bars", "200", "--out", str(out)),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
+        assert live.returncode == 0, live.stderr
+        state = _get_json(f"{base}/_tradeloop/state")
+    finally:
+        server.terminate()
+        srv_out, srv_err = server.communicate(timeout=30)
+    assert (out / "report.html").is_file()
+    run = json.loads((out / "metrics.json").read_text())["run"]
+    assert run["bars_processed"] == 200
+    import csv
+
+    with (out / "orders.csv").open() as fh:
+        orders = {row["client_order_id"]: row for row in csv.DictReader(fh)}
+    assert orders, "the SMA strategy traded"
+    venue = {o["client_order_id"]: o for o in state["orders"]}
+    assert set(orders) == set(venue)
+    for cid, row in orders.items():
+        assert float(row["filled_qty"]) == float(venue[cid]["filled_qty"])
+        assert row["broker_order_id"] == venue[cid]["id"]
+    with (out / "fills.csv").open() as fh:
+        held: dict[str, float] = {}
+        for row in csv.DictReader(fh):
+            sign = 1 if row["side"] == "buy" else -1
+            held[row["symbol"]] = held.get(row["symbol"], 0.0) + sign * float(row["qty"])
+    assert {s: q for s, q in held.items() if q} == {
+        p["symbol"]: p["qty"] for p in state["positions"]
+    }
+    texts = [live.stdout, live.stderr, srv_out, srv_err]
+    texts += [p.read_text(errors="replace") for p in out.iterdir()]
+    assert not any(secret in t for t in texts)
+    assert not any(key in t for t in texts[:2] + texts[4:])  # the engine never prints its key

@@ -341,6 +341,14 @@ def live(
             "--quiet", "-q", help="No status display or summary; print the files written."
         ),
     ] = False,
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            "--base-url",
+            help="Broker URL, overriding broker.base_url (e.g. the loopback server's "
+            "http://127.0.0.1:PORT).",
+        ),
+    ] = None,
 ) -> None:
     """Run a strategy on the asynchronous engine against the configured broker (mode: live).
 
@@ -352,6 +360,14 @@ def live(
         from tradeloop.config import load_config
 
         cfg = load_config(config)
+        if base_url is not None:
+            from tradeloop.config import AlpacaBrokerConfig
+
+            if not isinstance(cfg.broker, AlpacaBrokerConfig):
+                raise ConfigError(
+                    "--base-url", base_url, f"does not apply to broker {cfg.broker.name!r}"
+                )
+            cfg.broker.base_url = base_url
         if cfg.execution.mode != "async":
             raise ConfigError(
                 "execution.mode",
@@ -382,11 +398,55 @@ def live(
                 typer.echo(str(path))
 
 
+@app.command("alpaca-server")
+def alpaca_server(
+    port: Annotated[int, typer.Option("--port", "-p", min=0, max=65535, help="TCP port.")] = 8765,
+    data: Annotated[
+        str,
+        typer.Option(
+            "--data", "-d", help="Bars to replay: sample:minute, sample:daily or a bar file."
+        ),
+    ] = "sample:minute",
+    speed: Annotated[
+        float,
+        typer.Option(
+            "--speed",
+            "-s",
+            min=0,
+            help="Replay pace, x the bars' own clock (0: only POST /_tradeloop/step advances).",
+        ),
+    ] = 60.0,
+    max_seconds: Annotated[
+        float, typer.Option("--max-seconds", min=1, help="Stop after this long, whatever.")
+    ] = 3600.0,
+    linger: Annotated[
+        float, typer.Option("--linger", min=0, help="Seconds to stay up after the replay ends.")
+    ] = 30.0,
+    cash: Annotated[float, typer.Option("--cash", min=1, help="The account's cash.")] = 100_000.0,
+) -> None:
+    """Run a loopback Alpaca-compatible server on 127.0.0.1 (no account, no network).
+
+    It speaks Alpaca's Trading API v2, the trade_updates stream and the market-data stream,
+    replays the bars and fills orders with tradeloop's own matching. Point `tradeloop live
+    --base-url`, alpaca-py (url_override) or any client at it; its test keys are public.
+    """
+    with _errors_as_exit():
+        from tradeloop.execution.factory import require_async_available
+
+        require_async_available("alpaca-server", "aiohttp")
+        from tradeloop.testing.alpaca.cli import run_server
+
+        run_server(
+            port, data, speed, max_seconds, linger=linger, initial_cash=cash, echo=typer.echo
+        )
+
+
 @app.command()
 def validate(config: ConfigArg) -> None:
     """Check a config file and its data without running anything."""
     with _errors_as_exit():
         from tradeloop.config import (
+            AlpacaBrokerConfig,
             build_commission,
             build_feed,
             build_slippage,
@@ -396,8 +456,7 @@ def validate(config: ConfigArg) -> None:
 
         cfg = load_config(config)
         console = _stdout()
-        feed = build_feed(cfg)
-        per_symbol = ", ".join(f"{s} {len(feed[s]):,}" for s in feed.symbols)
+        feed = build_feed(cfg) if cfg.data.sources else None
         strategy_cls = cfg.strategy.strategy_class
         params = build_strategy(cfg).params
         ex = cfg.execution
@@ -409,15 +468,20 @@ def validate(config: ConfigArg) -> None:
             "mode", ex.mode if ex.mode == ex.mode_input else f"{ex.mode_input} ({ex.mode})"
         )
         grid.add_row("data", cfg.data.source)
-        grid.add_row("symbols", ", ".join(feed.symbols))
-        grid.add_row("bars", f"{len(feed):,} ({per_symbol})")
-        grid.add_row("period", f"{_fmt_ts(feed.start)} to {_fmt_ts(feed.end)}")
+        if feed is not None:
+            per_symbol = ", ".join(f"{s} {len(feed[s]):,}" for s in feed.symbols)
+            grid.add_row("symbols", ", ".join(feed.symbols))
+            grid.add_row("bars", f"{len(feed):,} ({per_symbol})")
+            grid.add_row("period", f"{_fmt_ts(feed.start)} to {_fmt_ts(feed.end)}")
+        else:
+            grid.add_row("symbols", ", ".join(cfg.data.symbols or ()))
         grid.add_row(
             "strategy",
             f"{cfg.strategy.name} -> {_describe_strategy(strategy_cls.__name__, params)}",
         )
+        simulated = not isinstance(cfg.broker, AlpacaBrokerConfig) or ex.mode == "sync"
         grid.add_row(
-            "account",
+            "account" if simulated else "account (not used: the broker's)",
             f"cash {ex.initial_cash:,.2f}, leverage {ex.leverage:g}, "
             f"short {'allowed' if ex.allow_short else 'not allowed'}, "
             f"participation {'none' if ex.participation_rate is None else ex.participation_rate}"
@@ -428,7 +492,11 @@ def validate(config: ConfigArg) -> None:
             "output", f"{cfg.output_dir}{' (with report.html)' if cfg.output.report else ''}"
         )
         if ex.mode != "sync":
-            grid.add_row("broker", cfg.broker.name)
+            desc: str = cfg.broker.name
+            if isinstance(cfg.broker, AlpacaBrokerConfig):
+                where = cfg.broker.base_url or ("paper API" if cfg.broker.paper else "LIVE API")
+                desc = f"alpaca ({where}; keys from ${cfg.broker.key_id_env})"
+            grid.add_row("broker", desc)
         console.print(grid, soft_wrap=True)
         if ex.mode != "sync":
             from tradeloop.execution.factory import async_available

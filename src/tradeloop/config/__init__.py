@@ -42,7 +42,7 @@ the objects the engine takes.
 """
 
 from tradeloop.config._base import ConfigValidationError
-from tradeloop.config.broker import SimulatedBrokerConfig, build_broker
+from tradeloop.config.broker import AlpacaBrokerConfig, SimulatedBrokerConfig, build_broker
 from tradeloop.config.costs import (
     CommissionConfig,
     CostsConfig,
@@ -63,6 +63,7 @@ from tradeloop.config.strategy import StrategyConfig, build_strategy, resolve_st
 
 __all__ = [
     "MODE_ALIASES",
+    "AlpacaBrokerConfig",
     "CommissionConfig",
     "ConfigValidationError",
     "CostsConfig",

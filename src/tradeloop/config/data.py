@@ -54,15 +54,20 @@ class DataConfig(_Section):
     start: Annotated[str | None, BeforeValidator(_date_to_str)] = None
     end: Annotated[str | None, BeforeValidator(_date_to_str)] = None
 
+    @property
+    def sources(self) -> list[str]:
+        """The data sources given (``sample``, ``path``, ``files``): one, or none for a broker
+        that streams its own bars."""
+        return [k for k in ("sample", "path", "files") if getattr(self, k) is not None]
+
     @model_validator(mode="after")
     def _check(self) -> DataConfig:
-        given = [k for k in ("sample", "path", "files") if getattr(self, k) is not None]
-        if len(given) != 1:
-            got = f"got {' and '.join(given)}" if given else "got none"
+        given = self.sources
+        if len(given) > 1:
             raise field_error(
                 "",
                 {k: str(getattr(self, k)) for k in given},
-                f"give exactly one data source: sample, path or files ({got})",
+                f"give exactly one data source: sample, path or files (got {' and '.join(given)})",
             )
         if self.symbol is not None and self.path is None:
             raise field_error(
@@ -92,6 +97,8 @@ class DataConfig(_Section):
     @property
     def source(self) -> str:
         """A short description of the data source, for summaries."""
+        if not self.sources:
+            return "the broker's market-data stream"
         if self.sample is not None:
             return f"sample: {self.sample}"
         if self.path is not None:

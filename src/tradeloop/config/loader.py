@@ -8,10 +8,23 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, Field, PrivateAttr, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
 
-from tradeloop.config._base import _FIELD_ERROR, ConfigValidationError, _Section, none_to_empty
-from tradeloop.config.broker import SimulatedBrokerConfig
+from tradeloop.config._base import (
+    _FIELD_ERROR,
+    ConfigValidationError,
+    _Section,
+    field_error,
+    none_to_empty,
+)
+from tradeloop.config.broker import AlpacaBrokerConfig, BrokerSection, SimulatedBrokerConfig
 from tradeloop.config.costs import CostsConfig, build_commission, build_slippage
 from tradeloop.config.data import DataConfig
 from tradeloop.config.execution import ExecutionConfig
@@ -40,9 +53,31 @@ class TradeloopConfig(_Section):
     output: Annotated[OutputConfig, BeforeValidator(none_to_empty)] = Field(
         default_factory=OutputConfig
     )
-    broker: Annotated[SimulatedBrokerConfig, BeforeValidator(none_to_empty)] = Field(
+    broker: Annotated[BrokerSection, BeforeValidator(none_to_empty)] = Field(
         default_factory=SimulatedBrokerConfig
     )
+
+    @model_validator(mode="after")
+    def _data_for_the_engine(self) -> TradeloopConfig:
+        needs_data = self.execution.mode == "sync" or self.broker.needs_data
+        given = self.data.sources
+        if needs_data and not given:
+            raise field_error(
+                "data", {}, "give exactly one data source: sample, path or files (got none)"
+            )
+        if not needs_data:
+            name = self.broker.name
+            if given:
+                raise field_error(
+                    f"data.{given[0]}",
+                    str(getattr(self.data, given[0])),
+                    f"not used with broker {name!r}: its bars come from the broker's stream",
+                )
+            if not self.data.symbols:
+                raise field_error(
+                    "data.symbols", None, f"required with broker {name!r}: the symbols to trade"
+                )
+        return self
 
     _source: Path | None = PrivateAttr(default=None)
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
@@ -71,10 +106,29 @@ class TradeloopConfig(_Section):
 # ----------------------------------------------------------------------------- validation errors
 
 
+# Sections that are unions told apart by their ``name`` (pydantic puts the tag in error locations)
+_TAGGED: dict[tuple[str, ...], dict[str, type[BaseModel]]] = {
+    ("broker",): {"simulated": SimulatedBrokerConfig, "alpaca": AlpacaBrokerConfig},
+}
+
+
+def _untag(loc: tuple[str, ...]) -> tuple[tuple[str, ...], type[BaseModel] | None]:
+    """``loc`` without a union's tag (``broker.alpaca.timeout`` -> ``broker.timeout``), and the
+    model the tag chose."""
+    for prefix, models in _TAGGED.items():
+        n = len(prefix)
+        if loc[:n] == prefix and len(loc) > n and loc[n] in models:
+            return loc[:n] + loc[n + 1 :], models[loc[n]]
+    return loc, None
+
+
 def _model_at(loc: tuple[str, ...]) -> type[BaseModel] | None:
     """The model class validating the mapping at ``loc`` (for 'did you mean' suggestions)."""
     model: type[BaseModel] = TradeloopConfig
-    for part in loc:
+    for i, part in enumerate(loc):
+        tagged = _TAGGED.get(loc[: i + 1])
+        if tagged is not None:
+            return None  # the caller resolved the tag already (see _untag)
         info = model.model_fields.get(part)
         if info is None:
             return None
@@ -145,8 +199,20 @@ def _convert_validation_error(exc: ValidationError) -> ConfigValidationError:
             full = loc + ((sub,) if sub else ())
             items.append((".".join(full) or "config", ctx.get("value"), str(ctx.get("reason"))))
             continue
+        if err["type"] == "union_tag_invalid":
+            tags = ", ".join(repr(t) for t in _TAGGED.get(loc, {}))
+            items.append((".".join((*loc, "name")), ctx.get("tag"), f"must be one of {tags}"))
+            continue
+        loc, tagged = _untag(loc)
         value = None if err["type"] == "missing" else err.get("input")
-        items.append((".".join(loc) or "config", value, _reason(err, loc)))
+        if tagged is not None and err["type"] == "extra_forbidden":
+            known = sorted(tagged.model_fields)
+            close = difflib.get_close_matches(loc[-1], known, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            reason = f"unknown key ({hint}allowed: {', '.join(known)})"
+        else:
+            reason = _reason(err, loc)
+        items.append((".".join(loc) or "config", value, reason))
     return ConfigValidationError(items)
 
 
