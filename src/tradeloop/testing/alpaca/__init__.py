@@ -7,6 +7,7 @@ so a dry run against it fills as a backtest does.
 
 ``AlpacaServer`` (async, in-process), ``AlpacaServerThread`` (for synchronous code) and
 ``run_server`` (the blocking command-line runner) start it; ``AlpacaVenue`` is its pure state.
+``FaultPlan`` (with ``parse_faults``, its text form) injects faults to prove a client reliable.
 Importing this package imports neither aiohttp nor asyncio; its names load on first use.
 """
 
@@ -23,6 +24,12 @@ if TYPE_CHECKING:
     )
     from tradeloop.testing.alpaca.cli import run_server
     from tradeloop.testing.alpaca.exchange import AlpacaError, AlpacaVenue
+    from tradeloop.testing.alpaca.faults import (
+        FAULT_KINDS,
+        FaultInjector,
+        FaultPlan,
+        parse_faults,
+    )
     from tradeloop.testing.alpaca.server import (
         AlpacaServer,
         AlpacaServerThread,
@@ -33,20 +40,25 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_KEY_ID",
     "DEFAULT_SECRET",
+    "FAULT_KINDS",
     "AlpacaApp",
     "AlpacaError",
     "AlpacaServer",
     "AlpacaServerThread",
     "AlpacaVenue",
+    "FaultInjector",
+    "FaultPlan",
     "ServerHooks",
     "StepResult",
     "load_data",
+    "parse_faults",
     "run_server",
 ]
 
 _APP = "tradeloop.testing.alpaca.app"
 _SERVER = "tradeloop.testing.alpaca.server"
 _EXCHANGE = "tradeloop.testing.alpaca.exchange"
+_FAULTS = "tradeloop.testing.alpaca.faults"
 
 __getattr__, __dir__ = lazy_exports(
     __name__,
@@ -58,6 +70,10 @@ __getattr__, __dir__ = lazy_exports(
         "ServerHooks": _APP,
         "AlpacaError": _EXCHANGE,
         "AlpacaVenue": _EXCHANGE,
+        "FAULT_KINDS": _FAULTS,
+        "FaultInjector": _FAULTS,
+        "FaultPlan": _FAULTS,
+        "parse_faults": _FAULTS,
         "AlpacaServer": _SERVER,
         "AlpacaServerThread": _SERVER,
         "StepResult": _SERVER,

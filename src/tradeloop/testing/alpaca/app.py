@@ -18,13 +18,14 @@ Routes (everything the venue answers comes from :class:`~.exchange.AlpacaVenue`)
     application/msgpack`` (as alpaca-py does), JSON text otherwise.
 ``/_tradeloop/step``, ``/_tradeloop/state``
     The test API, without auth and for loopback clients only: advance the replay, read the
-    venue's state.
+    venue's state. Hooks may add routes under ``/_tradeloop/`` (the fault injector's
+    ``/_tradeloop/faults``), served on the same terms.
 
 Each key may hold one connection per stream endpoint; a second one is told ``406 connection
 limit exceeded`` and closed. Secrets are compared in constant time and never logged or echoed.
 
-:class:`ServerHooks` marks where a request or a stream message could be altered on its way (a
-fault injector builds on it); the default alters nothing.
+:class:`ServerHooks` marks where a request or a stream message could be altered on its way
+(:mod:`tradeloop.testing.alpaca.faults` builds on it); the default alters nothing.
 """
 
 from __future__ import annotations
@@ -35,12 +36,14 @@ import ipaddress
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
 
 from aiohttp import WSMsgType, web
 from aiohttp.typedefs import Handler
 
+from tradeloop.errors import ConfigError
 from tradeloop.execution.asynchronous.brokers.alpaca.mapping import bar_to_json
 from tradeloop.execution.types import Bar
 from tradeloop.testing.alpaca.exchange import (
@@ -61,10 +64,14 @@ __all__ = [
     "DATA_STREAM_PATHS",
     "DEFAULT_KEY_ID",
     "DEFAULT_SECRET",
+    "DROP_CONNECTION",
+    "TEST_API_PREFIX",
     "TRADE_STREAM_PATH",
     "AlpacaApp",
     "KeyRing",
+    "RawFrame",
     "ServerHooks",
+    "StreamConnection",
     "StreamHub",
 ]
 
@@ -82,22 +89,88 @@ TEST_API_PREFIX = "/_tradeloop/"
 _WS_CLOSE_TIMEOUT = 3.0  # how long a closing socket waits for the client's close frame
 
 
+@dataclass(frozen=True, slots=True)
+class RawFrame:
+    """A stream frame sent exactly as given (``bytes``: a binary frame, ``str``: a text frame),
+    bypassing the connection's encoding: how a hook sends something that is not valid JSON."""
+
+    data: bytes | str
+
+
+class _DropConnection:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "DROP_CONNECTION"
+
+
+DROP_CONNECTION: Final = _DropConnection()
+"""Returned among a hook's frames: close the stream's TCP connection at that point, with no
+WebSocket close frame (what a network failure looks like); frames still queued are lost."""
+
+
 class ServerHooks:
     """Points where traffic may be altered on its way; this default alters nothing.
 
-    A fault injector subclasses it and is passed to the server as ``hooks``.
+    A fault injector (:class:`~tradeloop.testing.alpaca.faults.FaultInjector`) subclasses it and
+    is passed to the server as ``hooks``. Every method runs on the server's event loop. The
+    venue's own state is never a hook's to change: hooks see requests, responses and stream
+    messages only.
     """
+
+    def bind(self, app: AlpacaApp) -> None:
+        """Called once by the :class:`AlpacaApp` these hooks serve, before it serves anything."""
+
+    def routes(self) -> list[web.RouteDef]:
+        """Extra routes, each under ``/_tradeloop/`` (served to loopback clients only, without
+        auth, like the rest of the test API)."""
+        return []
+
+    async def close(self) -> None:
+        """Called when the server shuts down: release whatever the hooks hold back."""
 
     async def on_request(self, request: web.Request) -> web.StreamResponse | None:
         """Called for every REST request before it is authenticated. A response returned here
         is sent instead of the route's (no rate-limit accounting)."""
         return None
 
+    async def on_authorized(self, request: web.Request, key_id: str) -> web.StreamResponse | None:
+        """Called for every authenticated REST request (``/v2/...``) before it counts against
+        ``key_id``'s rate limit. A response returned here is sent instead of the route's (no
+        rate-limit accounting, the route does not run)."""
+        return None
+
+    async def on_response(
+        self, request: web.Request, key_id: str, response: web.StreamResponse
+    ) -> web.StreamResponse:
+        """Called with the route's answer to an authenticated REST request, after the route ran
+        (the venue has acted on it). Returns the response to send (this one or another); it may
+        take its time, or close ``request.transport`` to drop the connection."""
+        return response
+
+    def admit_stream(self, conn: StreamConnection, endpoint: str, key_id: str) -> bool:
+        """Called when ``key_id`` authenticated on a stream ``endpoint`` that it holds no
+        connection to yet; ``False`` refuses it as Alpaca refuses a second connection (406
+        connection limit exceeded, then close)."""
+        return True
+
     def on_stream_message(self, stream: str, message: Any) -> Any:
         """Called with every outgoing stream message before it is encoded (``stream``:
         ``"trade_updates"`` or ``"data"``). Returns the message to send (this one or another),
         or ``None`` to drop it."""
         return message
+
+    def on_stream_send(self, conn: StreamConnection, message: Any) -> Sequence[Any]:
+        """The frames to send on ``conn`` for one outgoing ``message``, in order: JSON-ready
+        messages (encoded as the connection encodes), :class:`RawFrame` s, and
+        :data:`DROP_CONNECTION`. The default is :meth:`on_stream_message`'s answer, if any."""
+        out = self.on_stream_message(conn.stream, message)
+        return [] if out is None else [out]
+
+    def on_stream_flush(self, conn: StreamConnection) -> Sequence[Any]:
+        """The frames held back on ``conn`` that are due now: called when the timer of
+        :meth:`StreamConnection.flush_later` fires, and before the connection closes."""
+        return []
 
 
 class KeyRing:
@@ -146,9 +219,16 @@ class _Close:
         self.reason = reason
 
 
-class _Connection:
+_FLUSH: Final = object()  # queued by StreamConnection.flush_later's timer
+
+
+class StreamConnection:
     """One stream client: an ordered outbox that a writer task drains into the socket, so that
-    publishing is a plain synchronous call and every client gets messages in venue order."""
+    publishing is a plain synchronous call and every client gets messages in venue order.
+
+    The writer passes each message through :meth:`ServerHooks.on_stream_send`; ``extra`` is
+    room for the hooks' own per-connection state.
+    """
 
     def __init__(
         self,
@@ -159,6 +239,7 @@ class _Connection:
         use_msgpack: bool,
         hooks: ServerHooks,
         max_queue: int,
+        transport: asyncio.BaseTransport | None = None,
     ) -> None:
         self.ws = ws
         self.stream = stream
@@ -166,12 +247,20 @@ class _Connection:
         self.use_msgpack = use_msgpack
         self.hooks = hooks
         self.max_queue = max_queue
+        self.transport = transport
         self.key_id: str | None = None
         self.listening = False  # trade_updates
         self.channels: dict[str, set[str]] = {c: set() for c in DATA_CHANNELS}  # market data
+        self.extra: dict[str, Any] = {}
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._closing = False
+        self._flush_timer: asyncio.TimerHandle | None = None
         self._writer = asyncio.create_task(self._write())
+
+    @property
+    def closing(self) -> bool:
+        """Whether the connection is closing (or was dropped): it takes no more messages."""
+        return self._closing
 
     def send(self, message: Any) -> None:
         """Queue ``message`` (JSON-ready; a msgpack client's may hold msgpack values)."""
@@ -182,6 +271,20 @@ class _Connection:
             self.close_soon(1008, b"slow client")
             return
         self._queue.put_nowait(message)
+
+    def flush_later(self, delay: float) -> None:
+        """Have :meth:`ServerHooks.on_stream_flush` called after ``delay`` seconds, in turn
+        with the queued messages (a later call replaces the pending timer)."""
+        self.cancel_flush()
+        if not self._closing:
+            loop = asyncio.get_running_loop()
+            self._flush_timer = loop.call_later(delay, self._queue.put_nowait, _FLUSH)
+
+    def cancel_flush(self) -> None:
+        """Cancel the timer of :meth:`flush_later`, if pending."""
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
 
     def close_soon(self, code: int = 1000, reason: bytes = b"") -> None:
         """Close the socket once the messages queued before this call are sent."""
@@ -199,29 +302,54 @@ class _Connection:
             await asyncio.gather(self._writer, return_exceptions=True)
 
     def encode(self, message: Any) -> bytes | str:
+        """``message`` as this connection sends it: msgpack bytes, JSON bytes or JSON text."""
         if self.use_msgpack:
             return bytes(_msgpack().packb(message, use_bin_type=True))
         text = json.dumps(message, separators=(",", ":"))
         return text.encode() if self.binary else text
 
     async def _write(self) -> None:
-        ws = self.ws
+        hooks = self.hooks
         try:
             while True:
                 item = await self._queue.get()
                 if isinstance(item, _Close):
-                    await ws.close(code=item.code, message=item.reason)
+                    if await self._send_all(hooks.on_stream_flush(self)):
+                        await self.ws.close(code=item.code, message=item.reason)
                     return
-                item = self.hooks.on_stream_message(self.stream, item)
-                if item is None:
-                    continue
-                data = self.encode(item)
-                if isinstance(data, bytes):
-                    await ws.send_bytes(data)
-                else:
-                    await ws.send_str(data)
+                frames = (
+                    hooks.on_stream_flush(self)
+                    if item is _FLUSH
+                    else hooks.on_stream_send(self, item)
+                )
+                if not await self._send_all(frames):
+                    return
         except (ConnectionError, RuntimeError) as exc:  # the client went away
             log.debug("%s stream: client gone (%s)", self.stream, type(exc).__name__)
+        finally:
+            self.cancel_flush()
+
+    async def _send_all(self, frames: Sequence[Any]) -> bool:
+        """Send ``frames``; ``False`` once one of them dropped the connection."""
+        ws = self.ws
+        for frame in frames:
+            if frame is DROP_CONNECTION:
+                self._drop()
+                return False
+            data = frame.data if isinstance(frame, RawFrame) else self.encode(frame)
+            if isinstance(data, bytes):
+                await ws.send_bytes(data)
+            else:
+                await ws.send_str(data)
+        return True
+
+    def _drop(self) -> None:
+        """Close the TCP connection now, without a close frame (what was sent still goes out)."""
+        self._closing = True
+        self.cancel_flush()
+        log.debug("%s stream of %s: dropping the connection", self.stream, self.key_id)
+        if self.transport is not None:
+            self.transport.close()
 
 
 class StreamHub:
@@ -229,14 +357,18 @@ class StreamHub:
     who gets which message."""
 
     def __init__(self) -> None:
-        self.connections: set[_Connection] = set()
-        self._claims: dict[tuple[str, str], _Connection] = {}
+        self.connections: set[StreamConnection] = set()
+        self._claims: dict[tuple[str, str], StreamConnection] = {}
         self.bars_wanted = asyncio.Event()  # set once a client subscribed to some bars
 
-    def track(self, conn: _Connection) -> None:
+    def track(self, conn: StreamConnection) -> None:
         self.connections.add(conn)
 
-    def claim(self, endpoint: str, key_id: str, conn: _Connection) -> bool:
+    def holds(self, endpoint: str, key_id: str) -> bool:
+        """Whether ``key_id`` already holds a connection to ``endpoint``."""
+        return (endpoint, key_id) in self._claims
+
+    def claim(self, endpoint: str, key_id: str, conn: StreamConnection) -> bool:
         """Register ``conn`` as ``key_id``'s connection to ``endpoint``; ``False`` if the key
         already has one there."""
         if (endpoint, key_id) in self._claims:
@@ -245,7 +377,7 @@ class StreamHub:
         conn.key_id = key_id
         return True
 
-    def release(self, conn: _Connection) -> None:
+    def release(self, conn: StreamConnection) -> None:
         self.connections.discard(conn)
         for slot, held in list(self._claims.items()):
             if held is conn:
@@ -389,8 +521,18 @@ class AlpacaApp:
         venue.on_event = self.hub.publish_trade
         self._step = step
         self._state = state
+        self.hooks.bind(self)
         self.app = web.Application(middlewares=[self._middleware])
         self.app.add_routes(self._routes())
+        extra = self.hooks.routes()
+        for route in extra:
+            if not route.path.startswith(TEST_API_PREFIX):
+                raise ConfigError("hooks.routes", route.path, f"must be under {TEST_API_PREFIX}")
+        self.app.add_routes(extra)
+        self.app.on_shutdown.append(self._on_shutdown)
+
+    async def _on_shutdown(self, app: web.Application) -> None:
+        await self.hooks.close()
 
     def _routes(self) -> list[web.RouteDef]:
         v = "/v2"
@@ -438,13 +580,16 @@ class AlpacaApp:
         )
         if key_id is None:
             return _error(AlpacaError(401, ERR_UNAUTHORIZED, "request is not authorized"))
-        if self.limiter is None:
-            return await self._guard(request, handler)
-        rate = self.limiter.hit(key_id, self.clock())
-        if not rate.allowed:
+        replaced = await self.hooks.on_authorized(request, key_id)
+        if replaced is not None:
+            return replaced
+        rate = None if self.limiter is None else self.limiter.hit(key_id, self.clock())
+        if rate is not None and not rate.allowed:
             return _error(AlpacaError(429, ERR_RATE_LIMIT, "rate limit exceeded"), rate.headers())
         response = await self._guard(request, handler)
-        response.headers.update(rate.headers())
+        response = await self.hooks.on_response(request, key_id, response)
+        if rate is not None:
+            response.headers.update(rate.headers())
         return response
 
     async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -541,23 +686,33 @@ class AlpacaApp:
 
     async def _open(
         self, request: web.Request, stream: str, *, binary: bool, use_msgpack: bool
-    ) -> _Connection:
+    ) -> StreamConnection:
         ws = web.WebSocketResponse(timeout=_WS_CLOSE_TIMEOUT, max_msg_size=1 << 20)
         if not ws.can_prepare(request).ok:
             raise AlpacaError(400, ERR_MALFORMED, "this endpoint speaks WebSocket only")
         await ws.prepare(request)
-        conn = _Connection(
+        conn = StreamConnection(
             ws,
             stream,
             binary=binary,
             use_msgpack=use_msgpack,
             hooks=self.hooks,
             max_queue=self.max_queue,
+            transport=request.transport,
         )
         self.hub.track(conn)
         return conn
 
-    async def _receive(self, conn: _Connection, timeout: float | None) -> tuple[WSMsgType, Any]:
+    def _admit(self, conn: StreamConnection, endpoint: str, key_id: str) -> bool:
+        """Claim ``key_id``'s one connection to ``endpoint`` for ``conn``, unless it holds one
+        already or the hooks refuse it."""
+        if self.hub.holds(endpoint, key_id) or not self.hooks.admit_stream(conn, endpoint, key_id):
+            return False
+        return self.hub.claim(endpoint, key_id, conn)
+
+    async def _receive(
+        self, conn: StreamConnection, timeout: float | None
+    ) -> tuple[WSMsgType, Any]:
         """The next data frame's type and payload (``CLOSE`` when the socket ends)."""
         msg = await conn.ws.receive(timeout=timeout)
         if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
@@ -577,7 +732,7 @@ class AlpacaApp:
             await conn.close()
         return conn.ws
 
-    async def _serve_trade(self, conn: _Connection) -> None:
+    async def _serve_trade(self, conn: StreamConnection) -> None:
         decoder = _Decoder(use_msgpack=False)
         try:
             kind, data = await self._receive(conn, self.auth_timeout)
@@ -605,7 +760,7 @@ class AlpacaApp:
             conn.send(_authorization("unauthorized"))
             conn.close_soon(1008, b"unauthorized")
             return
-        if not self.hub.claim(TRADE_STREAM_PATH, key_id, conn):
+        if not self._admit(conn, TRADE_STREAM_PATH, key_id):
             conn.send(_trade_error(406, "connection limit exceeded"))
             conn.close_soon(1008, b"connection limit exceeded")
             return
@@ -647,7 +802,7 @@ class AlpacaApp:
             await conn.close()
         return conn.ws
 
-    async def _serve_data(self, conn: _Connection, endpoint: str) -> None:
+    async def _serve_data(self, conn: StreamConnection, endpoint: str) -> None:
         decoder = _Decoder(conn.use_msgpack)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.auth_timeout
@@ -670,7 +825,7 @@ class AlpacaApp:
                 if not self._data_message(conn, endpoint, message):
                     return
 
-    def _data_message(self, conn: _Connection, endpoint: str, message: Any) -> bool:
+    def _data_message(self, conn: StreamConnection, endpoint: str, message: Any) -> bool:
         """Answer one market-data client message; ``False`` when the connection must end."""
         action = message.get("action") if isinstance(message, dict) else None
         if action == "auth":
@@ -682,7 +837,7 @@ class AlpacaApp:
                 conn.send(_data_error(402, "auth failed"))
                 conn.close_soon(1008, b"auth failed")
                 return False
-            if not self.hub.claim(endpoint, key_id, conn):
+            if not self._admit(conn, endpoint, key_id):
                 conn.send(_data_error(406, "connection limit exceeded"))
                 conn.close_soon(1008, b"connection limit exceeded")
                 return False

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import random
+import time as _wall
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -467,6 +468,7 @@ class AlpacaVenue:
         self.on_event = on_event
         self.events: list[JSON] = []
         self.activities: list[JSON] = []
+        self.fill_times: list[tuple[str, float, float]] = []  # (client id, cum qty, wall time)
         self._rng = random.Random(seed)
         self._uuids: dict[str, str] = {}  # internal id (order, execution) -> UUID
         self._internal: dict[str, str] = {}  # UUID -> internal id
@@ -522,6 +524,8 @@ class AlpacaVenue:
                 execution_id=execution_id,
             )
         )
+        # when the venue filled it, by the wall clock: how long a fill takes to reach a client
+        self.fill_times.append((order.client_order_id, order.filled_qty, _wall.time()))
         done = order.status is OrderStatus.FILLED
         self._emit(
             {
@@ -875,6 +879,9 @@ class AlpacaVenue:
             ],
             "orders": [self.order_json(o) for o in self.exchange.book.orders.values()],
             "fills": len(self.exchange.fills),
+            "fill_times": [
+                {"client_order_id": c, "cum_qty": q, "wall": w} for c, q, w in self.fill_times
+            ],
             "events": len(self.events),
         }
 

@@ -49,6 +49,7 @@ from tradeloop.testing.alpaca.app import (
     ServerHooks,
 )
 from tradeloop.testing.alpaca.exchange import AlpacaVenue, RateLimitWindow
+from tradeloop.testing.alpaca.faults import FaultInjector, FaultPlan
 
 __all__ = ["AlpacaServer", "AlpacaServerThread", "DataLike", "StepResult", "load_data"]
 
@@ -137,7 +138,10 @@ class AlpacaServer:
     ``tradeloop-test-key``/``tradeloop-test-secret``). ``rate_limit`` requests per key in any
     ``rate_window`` seconds (``None``: unlimited). ``initial_cash``, ``leverage`` and
     ``allow_short`` make the account; ``seed`` fixes its UUIDs. ``text_frames`` sends
-    trade_updates in text frames instead of binary ones. ``hooks`` may alter traffic.
+    trade_updates in text frames instead of binary ones. ``faults``: a
+    :class:`~tradeloop.testing.alpaca.faults.FaultPlan` of faults to inject (none by default;
+    ``POST /_tradeloop/faults`` changes it at run time). ``hooks`` may alter traffic instead
+    (a :class:`~tradeloop.testing.alpaca.faults.FaultInjector` brings its own plan).
     ``wait_for_subscriber``: a paced replay starts only once a client subscribed to bars, so a
     client that connects a little after the server misses nothing.
     """
@@ -163,8 +167,17 @@ class AlpacaServer:
         auth_timeout: float = 10.0,
         seed: int | None = None,
         hooks: ServerHooks | None = None,
+        faults: FaultPlan | None = None,
     ) -> None:
         _check_loopback(host)
+        if faults is not None and not isinstance(faults, FaultPlan):
+            raise ConfigError("faults", type(faults).__name__, "must be a FaultPlan or None")
+        if faults is not None and hooks is not None:
+            raise ConfigError(
+                "faults", "FaultPlan", "give faults or hooks, not both (a FaultInjector has a plan)"
+            )
+        if hooks is None:
+            hooks = FaultInjector(faults)
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise ConfigError("port", port, "must be an integer in 0..65535 (0: the OS picks)")
         _non_negative("speed", speed, allow_none=False)
@@ -259,6 +272,13 @@ class AlpacaServer:
         if path not in DATA_STREAM_PATHS:
             raise ConfigError("feed", feed, "expected iex or sip")
         return self._base("ws") + path
+
+    @property
+    def faults(self) -> FaultPlan | None:
+        """The plan of the faults injected (``None`` when custom ``hooks`` that are not a
+        :class:`~tradeloop.testing.alpaca.faults.FaultInjector` were given)."""
+        hooks = self._app.hooks
+        return hooks.plan if isinstance(hooks, FaultInjector) else None
 
     @property
     def closed(self) -> bool:
