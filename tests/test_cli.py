@@ -101,6 +101,20 @@ def test_validate(tmp_path: Path) -> None:
     assert "4,168" in out
 
 
+def test_validate_shows_risk_limits_and_backtest_applies_them(tmp_path: Path) -> None:
+    body = SMALL_CONFIG + "risk: {max_open_orders: 1, daily_loss_limit: 2500}\n"
+    config = write_config(tmp_path / "risky.yaml", body)
+    checked = runner.invoke(app, ["validate", str(config)])
+    assert checked.exit_code == 0, checked.output
+    assert "max_open_orders 1, daily_loss_limit 2,500.00" in checked.stdout
+    out = tmp_path / "out"
+    ran = runner.invoke(app, ["backtest", str(config), "--out", str(out), "--quiet"])
+    assert ran.exit_code == 0, ran.output
+    orders = (out / "orders.csv").read_text(encoding="utf-8")
+    # ACME and BOLT signal on the same day: the second order is refused
+    assert "risk: max_open_orders: 1 open order + this one > limit 1" in orders
+
+
 def test_validate_custom_strategy() -> None:
     result = runner.invoke(app, ["validate", str(EXAMPLES / "custom_strategy.yaml")])
     assert result.exit_code == 0, result.output

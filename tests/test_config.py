@@ -653,3 +653,127 @@ def test_bad_broker_settings(broker: dict[str, Any], field: str) -> None:
 def test_cancel_on_stop_must_be_a_bool() -> None:
     err = expect_error(cfg_with(execution={"mode": "live", "cancel_on_stop": "sometimes"}))
     assert err.field == "execution.cancel_on_stop"
+
+
+# --------------------------------------------------------------------------------------- risk
+
+
+def test_risk_section_is_optional_and_off_by_default() -> None:
+    for data in (BASE, cfg_with(risk=None), cfg_with(risk={})):
+        cfg = parse_config(data)
+        assert not cfg.risk.any_set
+        assert cfg.risk.describe() == "none"
+        assert "risk" not in build_engine_kwargs(cfg)
+
+
+def test_risk_section_parsed_and_passed_to_the_engine() -> None:
+    from tradeloop.config import RiskConfig, build_risk
+    from tradeloop.execution.core.risk import RiskLimits, RiskManager
+    from tradeloop.execution.factory import create_engine
+
+    section = {
+        "max_order_notional": 25_000,
+        "max_position": 1_000.5,
+        "max_open_orders": 10,
+        "max_orders_per_minute": 30,
+        "daily_loss_limit": 2_000,
+    }
+    cfg = parse_config(cfg_with(risk=section))
+    assert isinstance(cfg.risk, RiskConfig)
+    assert cfg.risk.model_dump() == section
+    limits = RiskLimits(
+        max_order_notional=25_000.0,
+        max_position=1_000.5,
+        max_open_orders=10,
+        max_orders_per_minute=30,
+        daily_loss_limit=2_000.0,
+    )
+    assert build_risk(cfg) == limits
+    assert build_engine_kwargs(cfg)["risk"] == limits
+    assert cfg.risk.describe() == (
+        "max_order_notional 25,000.00, max_position 1,000.5, max_open_orders 10, "
+        "max_orders_per_minute 30, daily_loss_limit 2,000.00"
+    )
+    engine = create_engine(cfg)
+    assert isinstance(engine.risk, RiskManager)  # type: ignore[union-attr]
+    assert engine.risk.limits == limits  # type: ignore[union-attr]
+
+
+def test_one_risk_limit_is_enough() -> None:
+    cfg = parse_config(cfg_with(risk={"max_open_orders": 3}))
+    risk = build_engine_kwargs(cfg)["risk"]
+    assert (risk.max_open_orders, risk.max_order_notional, risk.daily_loss_limit) == (3, None, None)
+
+
+def test_risk_section_from_yaml(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "risky.yaml",
+        """
+        data: {sample: daily}
+        strategy: {name: sma_cross}
+        risk:
+          max_orders_per_minute: 5
+          daily_loss_limit: 1500.5
+        """,
+    )
+    cfg = load_config(path)
+    assert (cfg.risk.max_orders_per_minute, cfg.risk.daily_loss_limit) == (5, 1500.5)
+
+
+def test_unknown_risk_key_suggests_the_right_one() -> None:
+    err = expect_error(cfg_with(risk={"max_open_order": 5}))
+    assert err.field == "risk.max_open_order"
+    assert err.value == 5
+    assert "did you mean 'max_open_orders'" in str(err)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "reason"),
+    [
+        ("max_order_notional", 0, "must be > 0"),
+        ("max_order_notional", -100, "must be > 0"),
+        ("max_order_notional", "lots", "must be a number"),
+        ("max_order_notional", True, "not true/false"),
+        ("max_order_notional", float("inf"), "finite"),
+        ("max_position", 0, "must be > 0"),
+        ("max_position", [10], "must be a number"),
+        ("daily_loss_limit", -1, "must be > 0"),
+        ("daily_loss_limit", float("nan"), "finite"),
+        ("max_open_orders", 0, "must be >= 1"),
+        ("max_open_orders", 2.5, "must be an integer"),
+        ("max_open_orders", 2.0, "must be an integer"),
+        ("max_open_orders", True, "must be an integer"),
+        ("max_orders_per_minute", "ten", "must be an integer"),
+        ("max_orders_per_minute", -5, "must be >= 1"),
+    ],
+)
+def test_bad_risk_values(key: str, value: Any, reason: str) -> None:
+    err = expect_error(cfg_with(risk={key: value}))
+    assert err.field == f"risk.{key}"
+    assert err.value == value or (value != value and err.value != err.value)  # NaN
+    assert reason in err.reason
+
+
+def test_risk_section_must_be_a_mapping() -> None:
+    err = expect_error(cfg_with(risk=[1, 2]))
+    assert err.field == "risk"
+    assert "mapping" in err.reason
+
+
+def test_risk_limits_reach_the_asynchronous_engine() -> None:
+    from tradeloop.execution import AsyncEngine, create_engine
+
+    engine = create_engine(cfg_with(execution={"mode": "live"}, risk={"max_open_orders": 3}))
+    assert isinstance(engine, AsyncEngine)
+    assert engine.risk is not None and engine.risk.limits.max_open_orders == 3
+    assert engine.manager.risk is engine.risk
+
+
+def test_build_risk_prefixes_core_errors() -> None:
+    from tradeloop.config import RiskConfig, build_risk
+
+    section = RiskConfig.model_construct(max_open_orders=0)  # skips pydantic's own checks
+    with pytest.raises(ConfigError) as info:
+        build_risk(section)
+    assert info.value.field == "risk.max_open_orders"
+    assert info.value.value == 0

@@ -384,7 +384,7 @@ def live(
 
         console = _stdout()
         feed = _load_feed(cfg, console, quiet) if cfg.broker.name == "simulated" else None
-        engine = create_engine(cfg, feed=feed)
+        engine = create_engine(cfg, feed=feed, out_dir=out_dir)
         assert isinstance(engine, AsyncExecutionEngine)
         title = f"{cfg.strategy.strategy_class.__name__} - {cfg.name}"
         run = run_live(engine, max_bars=max_bars, console=console, quiet=quiet, title=title)
@@ -423,6 +423,18 @@ def alpaca_server(
         float, typer.Option("--linger", min=0, help="Seconds to stay up after the replay ends.")
     ] = 30.0,
     cash: Annotated[float, typer.Option("--cash", min=1, help="The account's cash.")] = 100_000.0,
+    faults: Annotated[
+        str | None,
+        typer.Option(
+            "--faults",
+            help="Inject faults, e.g. 'rate_limit=0.02,error_after_accept=0.05,drop_stream=0.01'"
+            " (kinds: rate_limit, error_after_accept, timeout_after_accept, drop_stream, "
+            "reject_reconnect, duplicate_event, reorder_events, unknown_event, malformed_json).",
+        ),
+    ] = None,
+    fault_seed: Annotated[
+        int | None, typer.Option("--fault-seed", help="Seed of the fault plan (reproducible).")
+    ] = None,
 ) -> None:
     """Run a loopback Alpaca-compatible server on 127.0.0.1 (no account, no network).
 
@@ -437,8 +449,36 @@ def alpaca_server(
         from tradeloop.testing.alpaca.cli import run_server
 
         run_server(
-            port, data, speed, max_seconds, linger=linger, initial_cash=cash, echo=typer.echo
+            port,
+            data,
+            speed,
+            max_seconds,
+            linger=linger,
+            initial_cash=cash,
+            faults=faults,
+            fault_seed=fault_seed,
+            echo=typer.echo,
         )
+
+
+@app.command()
+def orders(
+    journal: Annotated[
+        Path,
+        typer.Argument(
+            help="A live run's order journal (journal.sqlite).",
+            metavar="JOURNAL",
+            show_default=False,
+        ),
+    ],
+    open_only: Annotated[bool, typer.Option("--open", help="Only the orders still open.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per order.")] = False,
+) -> None:
+    """List the orders a live run journaled and their states (also after a crash)."""
+    with _errors_as_exit():
+        from tradeloop.cli_orders import show_orders
+
+        show_orders(journal, open_only=open_only, as_json=as_json, console=_stdout())
 
 
 @app.command()
@@ -488,6 +528,7 @@ def validate(config: ConfigArg) -> None:
             f"{', fractional' if ex.fractional else ''}",
         )
         grid.add_row("costs", f"{build_commission(cfg)!r}, {build_slippage(cfg)!r}")
+        grid.add_row("risk", cfg.risk.describe())
         grid.add_row(
             "output", f"{cfg.output_dir}{' (with report.html)' if cfg.output.report else ''}"
         )

@@ -1,6 +1,6 @@
 """YAML run configuration: what to trade, on which data, with which costs, and where to write.
 
-A config file has six sections, one module each; only ``data`` and ``strategy`` are required::
+A config file has seven sections, one module each; only ``data`` and ``strategy`` are required::
 
     execution:
       mode: sync              # sync | backtest (alias of sync) | async | live (alias of async)
@@ -26,6 +26,12 @@ A config file has six sections, one module each; only ``data`` and ``strategy`` 
     costs:
       commission: {type: per_share, rate: 0.005, minimum: 1.0, maximum: null}
       slippage: {type: percent, rate: 0.0005}
+    risk:                     # pre-trade limits, each optional (sync only for now)
+      max_order_notional: 25000   # qty x limit/stop price (else last price), currency
+      max_position: 1000          # |shares| per symbol, counting same-side open orders
+      max_open_orders: 10         # account-wide, the new order included
+      max_orders_per_minute: 30   # rolling 60 s of engine time
+      daily_loss_limit: 2000      # below the UTC day's start equity: only reducing orders
     output:
       dir: results/sma_cross  # default results/<config file stem>, relative to the working dir
       report: true
@@ -35,6 +41,10 @@ paths are resolved against the directory of the config file. Every problem is re
 :class:`~tradeloop.errors.ConfigError` whose ``field`` is the dotted path of the offending key
 (``execution.mode``, ``costs.commission.rate``, ...); when there are several problems, the message
 lists them all and :attr:`ConfigValidationError.errors` holds each one.
+
+An order the ``risk`` limits refuse is not an error: it ends ``rejected`` (delivered to
+``on_order_update`` like any rejection) with a ``reject_reason`` naming the rule and the numbers,
+e.g. ``risk: max_open_orders: 10 open orders + this one > limit 10``.
 
 :func:`load_config` reads a file, :func:`parse_config` a mapping. Both resolve the strategy class
 and check its parameters, so a config that loads is ready to run. ``build_*`` turn the sections into
@@ -59,6 +69,7 @@ from tradeloop.config.loader import (
     load_config,
     parse_config,
 )
+from tradeloop.config.risk import RiskConfig, build_risk
 from tradeloop.config.strategy import StrategyConfig, build_strategy, resolve_strategy_class
 
 __all__ = [
@@ -70,6 +81,7 @@ __all__ = [
     "DataConfig",
     "ExecutionConfig",
     "OutputConfig",
+    "RiskConfig",
     "SimulatedBrokerConfig",
     "SlippageConfig",
     "StrategyConfig",
@@ -78,6 +90,7 @@ __all__ = [
     "build_commission",
     "build_engine_kwargs",
     "build_feed",
+    "build_risk",
     "build_slippage",
     "build_strategy",
     "load_config",

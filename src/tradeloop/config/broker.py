@@ -62,6 +62,7 @@ class AlpacaBrokerConfig(_Section):
     rate_limit: int = Field(200, ge=1)
     timeout: Number = Field(10.0, gt=0)
     data_watchdog: Number | None = Field(180.0, gt=0)
+    connection_limit_wait: Number = Field(90.0, ge=0)
 
     @property
     def needs_data(self) -> bool:
@@ -90,7 +91,9 @@ def build_broker(cfg: TradeloopConfig, feed: BarFeed | None = None) -> AsyncBrok
     if feed is None:
         feed = build_feed(cfg)
     source = ReplayBarSource(feed, speed=section.speed, max_sleep=section.max_sleep)
-    return SimulatedBroker(source, **build_engine_kwargs(cfg))
+    kwargs = build_engine_kwargs(cfg)
+    kwargs.pop("risk", None)  # the engine's limits, not the venue's
+    return SimulatedBroker(source, **kwargs)
 
 
 def read_key_file(path: Path) -> dict[str, str]:
@@ -146,4 +149,9 @@ def _build_alpaca(section: AlpacaBrokerConfig, symbols: list[str]) -> AsyncBroke
 
         kw["key_id"], kw["secret_key"] = DEFAULT_KEY_ID, DEFAULT_SECRET  # public, loopback only
     config = BrokerConfig(**kw)
-    return AlpacaBroker(config, symbols=symbols, data_watchdog=section.data_watchdog)
+    return AlpacaBroker(
+        config,
+        symbols=symbols,
+        data_watchdog=section.data_watchdog,
+        connection_limit_wait=section.connection_limit_wait,
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
@@ -23,6 +24,8 @@ class ExecutionConfig(_Section):
     """Which engine runs, and the simulated account (the backtest's, or the simulated broker's).
 
     ``cancel_on_stop`` (asynchronous engine): cancel the orders still open when a run stops.
+    ``journal`` (asynchronous engine): the SQLite order journal a live run writes and a restart
+    resumes from; by default ``journal.sqlite`` in the run's output folder for a real broker.
     """
 
     mode: Literal["sync", "async"] = "sync"
@@ -32,6 +35,7 @@ class ExecutionConfig(_Section):
     leverage: Number = Field(1.0, ge=1)
     fractional: bool = False
     cancel_on_stop: bool = False
+    journal: Path | None = None
 
     _mode_input: str = PrivateAttr(default="sync")
 

@@ -28,6 +28,7 @@ from tradeloop.config.broker import AlpacaBrokerConfig, BrokerSection, Simulated
 from tradeloop.config.costs import CostsConfig, build_commission, build_slippage
 from tradeloop.config.data import DataConfig
 from tradeloop.config.execution import ExecutionConfig
+from tradeloop.config.risk import RiskConfig, build_risk
 from tradeloop.config.strategy import StrategyConfig, build_strategy, resolve_strategy_class
 from tradeloop.errors import ConfigError
 
@@ -56,6 +57,7 @@ class TradeloopConfig(_Section):
     broker: Annotated[BrokerSection, BeforeValidator(none_to_empty)] = Field(
         default_factory=SimulatedBrokerConfig
     )
+    risk: Annotated[RiskConfig, BeforeValidator(none_to_empty)] = Field(default_factory=RiskConfig)
 
     @model_validator(mode="after")
     def _data_for_the_engine(self) -> TradeloopConfig:
@@ -305,15 +307,18 @@ def parse_config(data: Mapping[str, Any], base_dir: str | Path | None = None) ->
         cfg.data.files = {sym: _resolve(p, base) for sym, p in cfg.data.files.items()}
     if cfg.output.dir is not None:
         cfg.output.dir = cfg.output.dir.expanduser()
+    if cfg.execution.journal is not None:
+        cfg.execution.journal = cfg.execution.journal.expanduser()
     cfg.strategy._cls = resolve_strategy_class(cfg.strategy.name, base)
     build_strategy(cfg)  # unknown / mistyped params raise ConfigError(strategy.params.<name>)
     return cfg
 
 
 def build_engine_kwargs(cfg: TradeloopConfig) -> dict[str, Any]:
-    """Keyword arguments for :class:`~tradeloop.execution.synchronous.SyncExecutionEngine`."""
+    """Keyword arguments for :class:`~tradeloop.execution.synchronous.SyncExecutionEngine`
+    (``risk`` only when the ``risk`` section sets a limit)."""
     ex = cfg.execution
-    return {
+    kwargs: dict[str, Any] = {
         "initial_cash": ex.initial_cash,
         "commission": build_commission(cfg),
         "slippage": build_slippage(cfg),
@@ -322,3 +327,7 @@ def build_engine_kwargs(cfg: TradeloopConfig) -> dict[str, Any]:
         "leverage": ex.leverage,
         "fractional": ex.fractional,
     }
+    risk = build_risk(cfg)
+    if risk is not None:
+        kwargs["risk"] = risk
+    return kwargs

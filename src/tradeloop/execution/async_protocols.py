@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Protocol, runtime_checkable
 
+from tradeloop.execution.core.reconcile import VenueFill
 from tradeloop.execution.types import Account, Bar, BrokerEvent, Clock, Order, Position
 
 __all__ = ["AsyncBarSource", "AsyncBroker", "AsyncMarketData", "BrokerEvent", "EventHandler"]
@@ -86,6 +87,15 @@ class AsyncBroker(Protocol):
     async def get_order_by_client_id(self, client_order_id: str) -> Order: ...
 
     async def get_open_orders(self) -> list[Order]: ...
+
+    async def get_orders(self, since: int | None = None) -> list[Order]:
+        """Orders of any status submitted at or after ``since`` (venue time, int ns), and every
+        open one: what reconciliation compares against."""
+        ...
+
+    async def get_fills(self, since: int | None = None) -> list[VenueFill]:
+        """The account's executions at or after ``since`` (venue time), oldest first."""
+        ...
 
     async def get_positions(self) -> list[Position]: ...
 

@@ -34,6 +34,7 @@ __all__ = [
     "create_engine",
     "create_live_engine",
     "create_sync_engine",
+    "journal_path",
     "require_async_available",
     "require_sync_mode",
 ]
@@ -97,6 +98,17 @@ def require_sync_mode(cfg: TradeloopConfig) -> None:
         raise ConfigError("execution.mode", cfg.execution.mode_input, BACKTEST_NEEDS_SYNC)
 
 
+def journal_path(cfg: TradeloopConfig, out_dir: Path | None = None) -> Path | None:
+    """Where a live run's order journal lives: ``execution.journal`` if set, else (for a real
+    broker, whose orders outlive the process) ``journal.sqlite`` in ``out_dir`` or the config's
+    output folder; ``None`` for the simulated broker without an explicit journal."""
+    if cfg.execution.journal is not None:
+        return cfg.execution.journal
+    if cfg.broker.name == "simulated":
+        return None
+    return (out_dir if out_dir is not None else cfg.output_dir) / "journal.sqlite"
+
+
 def _load(config: TradeloopConfig | Mapping[str, Any] | str | Path) -> TradeloopConfig:
     from tradeloop.config import TradeloopConfig, load_config, parse_config
 
@@ -119,14 +131,24 @@ def create_engine(
     feed: BarFeed | None = None,
     strategy: Strategy | None = None,
     broker: AsyncBroker | None = None,
+    out_dir: Path | None = None,
 ) -> SyncExecutionEngine | AsyncExecutionEngine:
     """An engine built from a config (object, mapping, or YAML file path).
 
     ``feed``, ``strategy`` and ``broker`` replace the ones the config describes (the data is then
     not loaded, the strategy not instantiated, the broker not built from the config). Raises
     :class:`ConfigError` for an invalid config, and for ``async``/``live`` without aiohttp.
+
+    A live engine with a real broker keeps an order journal (see :func:`journal_path`; its
+    default folder is ``out_dir``, else ``output.dir``) and resumes from it after a restart.
     """
-    from tradeloop.config import build_broker, build_engine_kwargs, build_feed, build_strategy
+    from tradeloop.config import (
+        build_broker,
+        build_engine_kwargs,
+        build_feed,
+        build_risk,
+        build_strategy,
+    )
 
     cfg = _load(config)
     if cfg.execution.mode == "async":
@@ -137,11 +159,20 @@ def create_engine(
             strategy = build_strategy(cfg)
         if broker is None:
             broker = build_broker(cfg, feed)
+        path = journal_path(cfg, out_dir)
+        journal = None
+        if path is not None:
+            from tradeloop.persistence.journal import OrderJournal
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            journal = OrderJournal(path)
         return AsyncExecutionEngine(
             broker,
             strategy,
             symbols=cfg.data.symbols,
             cancel_on_stop=cfg.execution.cancel_on_stop,
+            journal=journal,
+            risk=build_risk(cfg),
         )
     kwargs = build_engine_kwargs(cfg)
     if strategy is None:

@@ -16,6 +16,9 @@ __all__ = ["BacktestResult", "EquityCurve"]
 class BacktestResult:
     """Raw output of a run; :func:`tradeloop.results.metrics.compute_metrics` derives metrics.
 
+    ``live``: for a run on the asynchronous engine, what happened on the wire (reconnects,
+    resends, reconciliations, rate limiting, ...); empty for a backtest.
+
     ``equity_ts``/``equity``/``exposure`` hold one point per distinct timestamp of the feed: the
     account equity marked to the closes known at that time, and the gross market value of all
     positions (sum of |qty * price|) at that time.
@@ -34,6 +37,7 @@ class BacktestResult:
     elapsed_seconds: float
     strategy_name: str = ""
     params: dict[str, Any] = field(default_factory=dict)
+    live: dict[str, Any] = field(default_factory=dict)
 
     @property
     def final_equity(self) -> float:

@@ -100,6 +100,7 @@ def run_info(result: BacktestResult) -> dict[str, Any]:
         "final_cash": result.final_cash,
         "bars_processed": result.bars_processed,
         "elapsed_seconds": result.elapsed_seconds,
+        **({"live": result.live} if result.live else {}),
     }
 
 

@@ -23,6 +23,7 @@ from tradeloop.errors import (
 )
 from tradeloop.execution.asynchronous import AsyncExecutionEngine, LiveStatus
 from tradeloop.execution.core import book as book_module
+from tradeloop.execution.core.reconcile import VenueFill
 from tradeloop.execution.core.validation import OrderValidator
 from tradeloop.execution.types import (
     Account,
@@ -217,6 +218,12 @@ class FakeBroker:
 
     async def get_open_orders(self) -> list[Order]:
         return [o.snapshot() for o in self.open_orders]
+
+    async def get_orders(self, since: int | None = None) -> list[Order]:
+        return await self.get_open_orders()
+
+    async def get_fills(self, since: int | None = None) -> list[VenueFill]:
+        return []
 
     async def get_positions(self) -> list[Position]:
         return list(self.positions)
@@ -498,7 +505,7 @@ def test_unknown_outcome_leaves_the_order_in_flight_never_rejected(
     error: Exception, caplog: pytest.LogCaptureFixture
 ) -> None:
     fake = FakeBroker([bar("X", 0, 100), bar("X", 1, 101), bar("X", 2, 102)])
-    fake.errors["submit"].append(error)
+    fake.errors["submit"] += [error] * 3  # the first try and both resends
     made: dict[str, Order] = {}
     seen: dict[str, Any] = {}
 
@@ -507,7 +514,7 @@ def test_unknown_outcome_leaves_the_order_in_flight_never_rejected(
 
     strat = Recorder(fake.log, {0: keep(made, "a", lambda ctx: ctx.buy("X", 10)), 1: look})
     with caplog.at_level(logging.WARNING, logger="tradeloop.live"):
-        result = run(make_engine(fake, strat))
+        result = run(make_engine(fake, strat, retry_delays=(0.01, 0.01)))
     order = made["a"]
     assert order.status is OrderStatus.NEW
     assert order.broker_order_id is None
@@ -516,6 +523,20 @@ def test_unknown_outcome_leaves_the_order_in_flight_never_rejected(
     assert not [e for e in fake.log if e[0] == "update"]
     assert result.bars_processed == 3  # the run went on
     assert "outcome unknown" in caplog.text
+    sends = [c for c in fake.calls if c[0] == "submit"]
+    assert len(sends) == 3 and len({c[1] for c in sends}) == 1  # resent with the same id
+
+
+def test_a_submission_whose_outcome_was_unknown_is_resent_with_the_same_client_id() -> None:
+    fake = FakeBroker([bar("X", 0, 100), bar("X", 1, 101)])
+    fake.errors["submit"].append(BrokerConnectionError("502 Bad Gateway"))
+    made: dict[str, Order] = {}
+    strat = Recorder(fake.log, {0: keep(made, "a", lambda ctx: ctx.buy("X", 10))})
+    run(make_engine(fake, strat, retry_delays=(0.01,)))
+    order = made["a"]
+    assert order.status is OrderStatus.ACCEPTED and order.broker_order_id
+    sends = [c for c in fake.calls if c[0] == "submit"]
+    assert [c[1] for c in sends] == [order.client_order_id] * 2
 
 
 def test_duplicate_client_id_adopts_the_venues_snapshot() -> None:

@@ -19,6 +19,7 @@ from tradeloop.errors import (
 )
 from tradeloop.execution.asynchronous import AsyncOrderManager
 from tradeloop.execution.core.portfolio import Portfolio
+from tradeloop.execution.core.reconcile import VenueFill
 from tradeloop.execution.core.validation import OrderValidator
 from tradeloop.execution.types import (
     Account,
@@ -140,6 +141,12 @@ class Venue:
     async def get_open_orders(self) -> list[Order]:
         return []
 
+    async def get_orders(self, since: int | None = None) -> list[Order]:
+        return await self.get_open_orders()
+
+    async def get_fills(self, since: int | None = None) -> list[VenueFill]:
+        return []
+
     async def get_positions(self) -> list[Position]:
         return []
 
@@ -157,14 +164,18 @@ class Venue:
         pass
 
 
-def make(venue: Venue | None = None, cash: float = 10_000.0) -> tuple[AsyncOrderManager, Venue]:
+def make(
+    venue: Venue | None = None, cash: float = 10_000.0, **kw: Any
+) -> tuple[AsyncOrderManager, Venue]:
     venue = venue if venue is not None else Venue()
+    kw.setdefault("retry_delays", ())  # no resends unless a test asks for them
     manager = AsyncOrderManager(
         venue,  # type: ignore[arg-type]
         Portfolio(cash),
         validator=OrderValidator(["X", "Y"], fractional=True),
         client_id_prefix="run7-",
         clock=lambda: NOW + 1,
+        **kw,
     )
     return manager, venue
 
@@ -776,7 +787,6 @@ def test_events_for_unknown_orders_are_logged_and_ignored(
         ("filled", "expired", OrderStatus.EXPIRED, OrderStatus.FILLED, "reported while"),
         ("partial", "rejected", OrderStatus.REJECTED, OrderStatus.PARTIALLY_FILLED, "reported"),
         ("canceled", "new", OrderStatus.ACCEPTED, OrderStatus.CANCELED, ""),
-        ("canceled", "fill", OrderStatus.FILLED, OrderStatus.CANCELED, "for canceled order"),
         ("partial", "fill", OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED, "not applied"),
     ],
     ids=[
@@ -784,7 +794,6 @@ def test_events_for_unknown_orders_are_logged_and_ignored(
         "expire-after-fill",
         "reject-partial",
         "accept-after-cancel",
-        "fill-after-cancel",
         "overfill",
     ],
 )
@@ -840,3 +849,49 @@ def test_adopt_takes_over_a_venue_order_under_a_local_id() -> None:
     assert order.status is OrderStatus.FILLED
     assert manager.portfolio.qty("Y") == -2
     assert manager.submit("X", "buy", 1, now=NOW).id == "O000002"
+
+
+def test_an_unknown_outcome_is_resent_with_the_same_client_id_after_each_delay() -> None:
+    slept: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    manager, venue = make(retry_delays=(0.5, 1.0, 2.0), sleep=fake_sleep)
+    venue.errors["submit"] += [BrokerConnectionError("504"), TimeoutError("slow")]
+    order = manager.submit("X", "buy", 1, now=NOW)
+    scenario(lambda: flush(manager))
+    assert slept == [0.5, 1.0]
+    assert order.status is OrderStatus.ACCEPTED and manager.retries == 2
+
+
+def test_new_orders_wait_while_the_order_stream_is_down() -> None:
+    up = {"value": False}
+    slept: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+        if len(slept) == 3:
+            up["value"] = True  # the stream comes back
+
+    manager, _ = make(ready=lambda: up["value"], sleep=fake_sleep)
+    order = manager.submit("X", "buy", 1, now=NOW)
+    scenario(lambda: flush(manager))
+    assert len(slept) == 3 and order.status is OrderStatus.ACCEPTED
+
+
+def test_a_fill_reported_after_the_cancel_still_counts_and_the_order_stays_canceled() -> None:
+    """Events out of order: the execution happened before the cancel; losing it would leave
+    the engine's position wrong."""
+    manager, venue = make()
+    order = accepted(manager, venue, "X", "buy", 10)
+    manager.on_event(venue.event("canceled", order, status=OrderStatus.CANCELED))
+    manager.notifications.clear()
+    manager.on_event(venue.event("partial_fill", order, fill=(4, 100.0, "E9")))
+    assert order.status is OrderStatus.CANCELED
+    assert (order.filled_qty, order.avg_fill_price) == (4, 100.0)
+    assert manager.portfolio.qty("X") == 4 and manager.portfolio.cash == 10_000 - 400 - 1
+    assert [f.execution_id for f in manager.fills] == ["E9"]
+    assert [type(n).__name__ for n in manager.notifications] == ["Fill", "Order"]
+    manager.on_event(venue.event("partial_fill", order, fill=(4, 100.0, "E9")))  # again
+    assert manager.portfolio.qty("X") == 4

@@ -460,3 +460,25 @@ def test_a_handle_kept_across_replaces_acts_on_the_newest_order_in_both_engines(
     assert expected.orders[-1].qty == 2 and expected.orders[-1].limit_price == 1.02
     assert_same(expected, got)
     assert s_async.log == s_sync.log  # type: ignore[attr-defined]
+
+
+def test_risk_limits_refuse_the_same_orders_in_both_engines() -> None:
+    from tradeloop.execution.core.risk import RiskLimits
+
+    feed = load_sample("daily", symbols=["ACME", "BOLT"])
+    limits = RiskLimits(
+        max_order_notional=900.0,
+        max_position=25.0,
+        max_open_orders=3,
+        max_orders_per_minute=2,
+        daily_loss_limit=60.0,
+    )
+    s_sync, s_async = Matrix(), Matrix()
+    expected = SyncEngine(feed, s_sync, risk=limits).run()
+    broker = SimulatedBroker(feed)
+    got = asyncio.run(asyncio.wait_for(AsyncEngine(broker, s_async, risk=limits).run(), 60))
+    reasons = [o.reject_reason or "" for o in expected.orders]
+    rules = {r.split(":")[1].strip() for r in reasons if r.startswith("risk")}
+    assert {"max_order_notional", "max_position", "max_open_orders"} <= rules  # they bite
+    assert_same(expected, got)
+    assert s_async.log == s_sync.log

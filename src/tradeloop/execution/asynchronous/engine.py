@@ -29,11 +29,13 @@ from dataclasses import dataclass, field
 from typing import Any, Unpack
 
 from tradeloop.data.feed import GrowingFeed
-from tradeloop.errors import ConfigError, EngineError, TradeloopError
+from tradeloop.errors import ConfigError, EngineError, OrderNotFoundError, TradeloopError
 from tradeloop.execution.async_protocols import AsyncBroker
-from tradeloop.execution.asynchronous.order_manager import AsyncOrderManager
+from tradeloop.execution.asynchronous.order_manager import RETRY_DELAYS, AsyncOrderManager
 from tradeloop.execution.context import BaseContext
 from tradeloop.execution.core.portfolio import Portfolio
+from tradeloop.execution.core.reconcile import PositionMismatch, compare_positions, reconcile
+from tradeloop.execution.core.risk import RiskLimits, RiskManager
 from tradeloop.execution.core.validation import MAX_CLIENT_ORDER_ID_LEN, OrderValidator
 from tradeloop.execution.types import (
     Bar,
@@ -43,7 +45,9 @@ from tradeloop.execution.types import (
     OrderParams,
     OrderSide,
     OrderType,
+    Position,
 )
+from tradeloop.persistence.journal import OrderJournal
 from tradeloop.results.result import BacktestResult, EquityCurve
 from tradeloop.strategy import Strategy
 
@@ -106,6 +110,26 @@ def _default_run_id() -> str:
     return f"tl{int(time.time() * 1000):x}"
 
 
+_RECONCILE_SLACK = 5_000_000_000  # look back 5 s before the watermark: clocks and pages overlap
+
+
+def _encode_positions(pf: Portfolio) -> str:
+    """Holdings at a journal's first start, as ``SYM:qty:avg;...`` (empty if it does not fit
+    the journal's short meta values: a restart then starts from the venue's holdings)."""
+    text = ";".join(
+        f"{s}:{p.qty!r}:{p.avg_price!r}" for s, p in sorted(pf.positions.items()) if p.qty
+    )
+    return text if len(text) <= 200 else ""
+
+
+def _decode_positions(text: str) -> list[tuple[str, float, float]]:
+    out = []
+    for item in filter(None, text.split(";")):
+        sym, qty, avg = item.rsplit(":", 2)
+        out.append((sym, float(qty), float(avg)))
+    return out
+
+
 class AsyncExecutionEngine:
     """Runs one strategy against one broker. ``await engine.run()`` once; it returns the same
     :class:`~tradeloop.results.result.BacktestResult` a backtest does.
@@ -125,6 +149,10 @@ class AsyncExecutionEngine:
         run_id: str | None = None,
         cancel_on_stop: bool = False,
         history_bars: int = 100_000,
+        journal: OrderJournal | None = None,
+        retry_delays: Sequence[float] = RETRY_DELAYS,
+        reconcile_interval: float | None = None,
+        risk: RiskLimits | RiskManager | None = None,
     ) -> None:
         if not isinstance(broker, AsyncBroker):
             raise ConfigError(
@@ -136,9 +164,21 @@ class AsyncExecutionEngine:
             symbols = getattr(broker, "symbols", None)
         if not symbols:
             raise ConfigError("symbols", symbols, "name the symbols to trade (at least one)")
+        if journal is not None:
+            if run_id is not None and run_id != journal.run_id:
+                raise ConfigError(
+                    "run_id", run_id, f"the journal belongs to run {journal.run_id!r}"
+                )
+            run_id = journal.run_id
         run_id = run_id if run_id is not None else _default_run_id()
         if not (isinstance(run_id, str) and 0 < len(run_id) <= _MAX_RUN_ID):
             raise ConfigError("run_id", run_id, f"must be a string of 1..{_MAX_RUN_ID} chars")
+        if reconcile_interval is not None and not (
+            isinstance(reconcile_interval, int | float) and reconcile_interval > 0
+        ):
+            raise ConfigError(
+                "reconcile_interval", reconcile_interval, "must be a number of seconds > 0"
+            )
         if not (isinstance(history_bars, int) and history_bars >= 1):
             raise ConfigError("history_bars", history_bars, "must be an integer >= 1")
         self.broker = broker
@@ -151,13 +191,30 @@ class AsyncExecutionEngine:
         validator = getattr(broker, "validator", None)
         if not isinstance(validator, OrderValidator):  # the venue will judge fractions itself
             validator = OrderValidator(self.symbols, fractional=True)
+        self.journal = journal
+        if isinstance(risk, RiskLimits):
+            risk = RiskManager(risk) if risk.any_set else None
+        if risk is not None and not isinstance(risk, RiskManager):
+            raise ConfigError("risk", type(risk).__name__, "must be RiskLimits or a RiskManager")
+        self.risk = risk
         self.manager = AsyncOrderManager(
             broker,
             self.portfolio,
             validator=validator,
             client_id_prefix=f"{run_id}-",
             clock=lambda: self.ctx.now,
+            journal=journal,
+            retry_delays=retry_delays,
+            ready=lambda: self.broker.connection_state == "connected",
+            risk=risk,
+            last_price=self._last_close,
         )
+        self.reconcile_interval = reconcile_interval
+        self.reconciliations = 0
+        self.warnings: list[PositionMismatch] = []
+        self._reconcile_wanted = asyncio.Event()
+        self.watermark: int | None = journal.mark if journal is not None else None
+        self._reconcile_lock = asyncio.Lock()
         self.ctx = AsyncContext(self.history, self.manager)
         self.manager.on_change = self._on_change
         self.bars_processed = 0
@@ -263,18 +320,123 @@ class AsyncExecutionEngine:
     async def _start(self) -> None:
         broker = self.broker
         await broker.connect(self._on_broker_event)
+        if hasattr(broker, "on_reconnect"):
+            broker.on_reconnect = self._reconnected
+        if hasattr(broker, "on_gap"):
+            broker.on_gap = self.request_reconcile
         account = await broker.get_account()
         pf = self.portfolio
-        pf.cash = pf.initial_cash = float(account.cash)
         pf.leverage = float(account.leverage)
         pf.allow_short = account.allow_short
-        for pos in await broker.get_positions():
-            pf.seed_position(pos.symbol, pos.qty, pos.avg_price, pos.last_price)
-        pf.initial_cash = pf.equity
-        for snap in await broker.get_open_orders():
-            self.manager.adopt(snap)
+        journal = self.journal
         start = getattr(broker, "now", None)
         self.ctx.now = start if isinstance(start, int) else time.time_ns()
+        if journal is not None and journal.meta().get("initial_cash") is not None:
+            self._restore(journal, await broker.get_positions())
+        else:
+            pf.cash = pf.initial_cash = float(account.cash)
+            for pos in await broker.get_positions():
+                pf.seed_position(pos.symbol, pos.qty, pos.avg_price, pos.last_price)
+            pf.initial_cash = pf.equity
+            if journal is not None:
+                journal.set_meta("initial_cash", repr(pf.cash))
+                journal.set_meta("initial_equity", repr(pf.initial_cash))
+                journal.set_meta("initial_positions", _encode_positions(pf))
+                journal.set_meta("strategy", self.strategy.name[:200])
+            else:  # no journal to tell ours from others': take over every open order
+                for snap in await broker.get_open_orders():
+                    self.manager.adopt(snap)
+        if journal is not None:
+            await self.reconcile(startup=True)
+
+    def _restore(self, journal: OrderJournal, venue_positions: list[Position]) -> None:
+        """A restart: the account as it was at the journal's first start, then every journaled
+        fill, then the orders as the journal left them."""
+        meta = journal.meta()
+        pf = self.portfolio
+        pf.cash = float(meta["initial_cash"])
+        for sym, qty, avg in _decode_positions(meta.get("initial_positions", "")):
+            pf.seed_position(sym, qty, avg, avg)
+        pf.initial_cash = float(meta.get("initial_equity", meta["initial_cash"]))
+        fills = journal.fills()
+        for f in sorted(fills, key=lambda f: f.ts):
+            pf.apply_fill(f.symbol, f.side, f.qty, f.price, f.commission, f.ts)
+        for pos in venue_positions:
+            if pos.symbol in pf.positions and pos.last_price > 0:
+                pf.mark(pos.symbol, pos.last_price)
+        self.manager.restore([jo.to_order() for jo in journal.orders()], fills)
+        log.info(
+            "restarted from the journal: %d orders, %d fills", len(journal.orders()), len(fills)
+        )
+
+    def request_reconcile(self) -> None:
+        """Ask for a reconciliation soon (a stream message could not be read, say)."""
+        self._reconcile_wanted.set()
+
+    async def _reconciler(self) -> None:
+        """Reconcile when asked, and every ``reconcile_interval`` seconds if set."""
+        while True:
+            try:
+                async with asyncio.timeout(self.reconcile_interval):
+                    await self._reconcile_wanted.wait()
+            except TimeoutError:
+                pass
+            self._reconcile_wanted.clear()
+            try:
+                await self.reconcile()
+            except (TradeloopError, OSError, TimeoutError) as exc:
+                log.warning("reconciliation failed (it will be tried again): %s", exc)
+
+    async def _reconnected(self) -> None:
+        """The broker's order stream came back: catch up on what it may have missed."""
+        await self.reconcile()
+
+    async def reconcile(self, *, startup: bool = False) -> int:
+        """Catch up with the venue: its orders and fills since the watermark are compared with
+        the engine's, and what the engine missed is applied (and reaches the strategy) once,
+        in order. Never submits or cancels. Returns the number of changes applied.
+
+        At startup, in-flight orders of an earlier run that the venue never had end
+        ``canceled`` (they are never resent). A position that still differs from the venue's
+        is logged and kept in :attr:`warnings`."""
+        async with self._reconcile_lock:
+            broker = self.broker
+            since = None if self.watermark is None else self.watermark - _RECONCILE_SLACK
+            orders = {o.id: o for o in await broker.get_orders(since)}
+            for order in self.manager.book.open_orders():  # open here, settled there?
+                bid = order.broker_order_id
+                if bid is not None and bid not in orders:
+                    try:
+                        orders[bid] = await broker.get_order(bid)
+                    except OrderNotFoundError:
+                        log.warning("order %s (%s) unknown to the venue", order.id, bid)
+            fills = await broker.get_fills(since)
+            plan = reconcile(
+                self.manager.local_view(),
+                list(orders.values()),
+                fills,
+                known_executions=self.manager.known_executions,
+                client_id_prefix=f"{self.run_id}-",
+            )
+            applied = self.manager.apply_plan(plan, abandon_missing=startup)
+            self.reconciliations += 1
+            if plan.mark is not None and (self.watermark is None or plan.mark > self.watermark):
+                self.watermark = plan.mark
+                if self.journal is not None:
+                    self.journal.set_mark(plan.mark)
+            venue = {p.symbol: p.qty for p in await broker.get_positions()}
+            mine = {s: p.qty for s, p in self.portfolio.positions.items() if p.qty}
+            for mismatch in compare_positions(mine, venue):
+                log.warning("reconciliation: %s", mismatch)
+                self.warnings.append(mismatch)
+            if applied:
+                log.info("reconciliation applied %d change(s) the streams had missed", applied)
+            return applied
+
+    def _last_close(self, symbol: str) -> float | None:
+        series = self.history.series.get(symbol)
+        row = self.ctx._rows.get(symbol)
+        return series.close[row] if series is not None and row is not None else None
 
     def _mark(self, bar: Bar) -> None:
         sym = bar.symbol
@@ -282,6 +444,8 @@ class AsyncExecutionEngine:
         ctx = self.ctx
         if bar.ts > ctx.now or not self.bars_processed:  # bars set the clock, never back
             ctx.now = bar.ts
+            if self.risk is not None:  # once per timestamp, before its bars are marked
+                self.risk.observe(bar.ts, self.portfolio.equity)
         pf = self.portfolio
         if sym in pf.positions:
             pf.mark(sym, c)
@@ -362,24 +526,38 @@ class AsyncExecutionEngine:
         sender = asyncio.create_task(self.manager.run_sender(self._settle), name="sender")
         notifier = asyncio.create_task(self._notifier(), name="notifier")
         self._sender_task = sender
+        helpers = [sender, notifier]
         try:
             await self._start()
+            if self.journal is not None or self.reconcile_interval is not None:
+                helpers.append(asyncio.create_task(self._reconciler(), name="reconciler"))
             self.strategy.on_start(self.ctx)
-            await self._guarded(self._wait_idle(), sender, notifier)
+            await self._guarded(self._wait_idle(), *helpers)
             self._pump_task = asyncio.create_task(self._pump(max_bars), name="bar-pump")
-            await self._guarded(self._pump_task, sender, notifier)
+            await self._guarded(self._pump_task, *helpers)
             self.strategy.on_stop(self.ctx)
-            await self._guarded(self._wait_idle(), sender, notifier)
+            await self._guarded(self._wait_idle(), *helpers)
             if self.cancel_on_stop:
-                await self._guarded(self._cancel_open(), sender, notifier)
+                await self._guarded(self._cancel_open(), *helpers)
+            if self.journal is not None:  # a last look: nothing the streams missed is left out
+                await self._guarded(self._final_reconcile(), *helpers)
             if self.manager.book.open_orders():
-                await self._guarded(self._refresh_open(), sender, notifier)
+                await self._guarded(self._refresh_open(), *helpers)
         finally:
-            for task in (sender, notifier):
+            for task in helpers:
                 task.cancel()
-            await asyncio.gather(sender, notifier, return_exceptions=True)
+            await asyncio.gather(*helpers, return_exceptions=True)
             await self.broker.close()
+            if self.journal is not None:
+                self.journal.close()
         return self._result(time.perf_counter() - started)
+
+    async def _final_reconcile(self) -> None:
+        try:
+            await self.reconcile()
+            await self._wait_idle(10.0)
+        except (TradeloopError, OSError, TimeoutError) as exc:
+            log.warning("the final reconciliation failed: %s", exc)
 
     async def _refresh_open(self) -> None:
         """The results show open orders as the venue has them now (trailing stop levels)."""
@@ -400,6 +578,25 @@ class AsyncExecutionEngine:
             left = len(self.manager.book.open_orders())
             log.warning("%d order(s) still open %.0f s after cancel_on_stop", left, timeout)
 
+    def live_stats(self) -> dict[str, Any]:
+        """What happened on the wire: for the results' ``run`` section and chaos reports."""
+        broker = self.broker
+        streams = getattr(broker, "streams", [])
+        limiter = getattr(broker, "limiter", None)
+        mgr = self.manager
+        return {
+            "broker": broker.name,
+            "run_id": self.run_id,
+            "reconnects": sum(getattr(s, "reconnects", 0) for s in streams),
+            "resends": mgr.retries,
+            "reconciliations": self.reconciliations,
+            "rate_limited": getattr(limiter, "throttled", 0),
+            "malformed_messages": getattr(broker, "malformed", 0)
+            + sum(getattr(s, "bad_messages", 0) for s in streams),
+            "events": dict(mgr.counts),
+            "position_warnings": [str(w) for w in self.warnings],
+        }
+
     def _result(self, elapsed: float) -> BacktestResult:
         pf = self.portfolio
         return BacktestResult(
@@ -416,6 +613,7 @@ class AsyncExecutionEngine:
             elapsed_seconds=elapsed,
             strategy_name=self.strategy.name,
             params=self.strategy.params,
+            live=self.live_stats(),
         )
 
 

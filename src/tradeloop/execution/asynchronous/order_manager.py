@@ -22,10 +22,11 @@ import asyncio
 import logging
 import math
 from collections import deque
-from collections.abc import Callable
-from typing import Any, Unpack
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, Protocol, Unpack
 
 from tradeloop.errors import (
+    BrokerConnectionError,
     BrokerError,
     DuplicateOrderError,
     InvalidOrderError,
@@ -36,6 +37,15 @@ from tradeloop.errors import (
 from tradeloop.execution.async_protocols import AsyncBroker
 from tradeloop.execution.core.book import OrderBook
 from tradeloop.execution.core.portfolio import Portfolio
+from tradeloop.execution.core.reconcile import (
+    Accept,
+    Adopt,
+    ApplyFill,
+    Finish,
+    LocalOrder,
+    Plan,
+)
+from tradeloop.execution.core.risk import RiskManager, risk_reason
 from tradeloop.execution.core.state import can_transition
 from tradeloop.execution.core.validation import OrderValidator
 from tradeloop.execution.types import (
@@ -49,7 +59,7 @@ from tradeloop.execution.types import (
     OrderType,
 )
 
-__all__ = ["AsyncOrderManager"]
+__all__ = ["AsyncOrderManager", "JournalLike"]
 
 log = logging.getLogger("tradeloop.live")
 
@@ -62,6 +72,8 @@ _FINAL_KINDS: dict[str, OrderStatus] = {
     EventKind.REPLACED: OrderStatus.REPLACED,
 }
 _OPEN_STATUSES = frozenset({OrderStatus.NEW, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED})
+# an execution reported after the order ended (events out of order): quantities still count
+_LATE_FILL_STATUSES = frozenset({OrderStatus.CANCELED, OrderStatus.EXPIRED, OrderStatus.REPLACED})
 
 
 def _positive(x: object) -> bool:
@@ -70,6 +82,28 @@ def _positive(x: object) -> bool:
 
 # A queued request: (kind, order, replacement)
 _Request = tuple[str, Order, Order | None]
+
+RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0)
+"""Seconds between resends of a submission whose outcome is unknown (same client order id)."""
+
+
+class JournalLike(Protocol):
+    """Where the order manager writes what it does, durably, as it does it (see
+    :class:`tradeloop.persistence.journal.OrderJournal`)."""
+
+    def record_intent(self, order: Order, *, replaces: str | None = None) -> None: ...
+
+    def record_broker_id(self, client_order_id: str, broker_order_id: str) -> None: ...
+
+    def record_status(
+        self, client_order_id: str, status: OrderStatus, ts: int, *, reason: str | None = None
+    ) -> object: ...
+
+    def record_fill(self, client_order_id: str, fill: Fill) -> bool: ...
+
+    def record_event(
+        self, client_order_id: str, kind: str, ts: int, detail: str | None = None
+    ) -> None: ...
 
 
 class AsyncOrderManager:
@@ -82,6 +116,11 @@ class AsyncOrderManager:
     forever, so ids must differ between runs); the local ``id`` of an order follows the backtest's
     sequence (``O000001``, ...), so the same strategy numbers its orders the same way in both
     engines.
+
+    ``journal``: every order intent is written there *before* it is sent, then its broker id,
+    status changes and fills as they arrive. A submission whose outcome is unknown is resent with
+    the same client order id after each of ``retry_delays``; ``ready`` (the venue's order stream
+    is up) holds new orders back while it says no.
     """
 
     def __init__(
@@ -92,8 +131,23 @@ class AsyncOrderManager:
         validator: OrderValidator | None = None,
         client_id_prefix: str = "",
         clock: Callable[[], int] | None = None,
+        journal: JournalLike | None = None,
+        retry_delays: Sequence[float] = RETRY_DELAYS,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        ready: Callable[[], bool] | None = None,
+        risk: RiskManager | None = None,
+        last_price: Callable[[str], float | None] | None = None,
     ) -> None:
         self.broker = broker
+        self.risk = risk
+        self.last_price: Callable[[str], float | None] = (
+            last_price if last_price is not None else (lambda symbol: None)
+        )
+        self.journal = journal
+        self.retry_delays = tuple(retry_delays)
+        self.sleep = sleep
+        self.ready = ready  # is the venue's order stream up? new orders wait while it is not
+        self.retries = 0
         self.portfolio = portfolio
         self.book = OrderBook(
             validator if validator is not None else OrderValidator(),
@@ -130,9 +184,37 @@ class AsyncOrderManager:
         Malformed requests raise :class:`InvalidOrderError` and register nothing.
         """
         order = self.book.new_order(symbol, side, qty, type, now=now, **params)
+        refused = self._risk_refusal(order, now, None)
+        if self.journal is not None:
+            self.journal.record_intent(order)  # durable before anything is sent
         self.book.register(order)
-        self._queue(("submit", order, None))
+        if refused is not None:
+            self._refuse(order, refused, now)
+        else:
+            self._queue(("submit", order, None))
         return order
+
+    def _risk_refusal(self, order: Order, now: int, ignore: Order | None) -> str | None:
+        risk = self.risk
+        if risk is None:
+            return None
+        reason = risk_reason(
+            risk,
+            order,
+            book=self.book,
+            portfolio=self.portfolio,
+            ref_price=self.last_price(order.symbol),
+            now=now,
+            ignore=ignore,
+        )
+        if reason is None:
+            risk.record(now)
+        return reason
+
+    def _refuse(self, order: Order, reason: str, now: int) -> None:
+        """A pre-trade risk check refused ``order``: it ends ``rejected`` here, never sent."""
+        self.book.set_status(order, OrderStatus.REJECTED, now, reason=reason)
+        self._noted(order, reason)
 
     def cancel(self, order: Order | str, now: int) -> bool:
         """Queue a cancel request. ``False`` if the order already reached a terminal state or
@@ -155,7 +237,13 @@ class AsyncOrderManager:
         """
         old = self.current(order)
         new = self.book.replacement(old, now, **changes)
+        refused = self._risk_refusal(new, now, old)
+        if self.journal is not None:
+            self.journal.record_intent(new, replaces=old.client_order_id)
         self.book.register(new)
+        if refused is not None:
+            self._refuse(new, refused, now)  # the old order keeps working
+            return new
         self._replacing[old.id] = new
         self._queue(("replace", old, new))
         return new
@@ -203,14 +291,83 @@ class AsyncOrderManager:
                 self._busy = False
             after_each()
 
+    async def _stream_ready(self) -> None:
+        """Hold new orders while the venue's order stream is down (their fills could not be
+        heard); the reconnect reconciles first. Cancels are never held."""
+        ready = self.ready
+        if ready is None or ready():
+            return
+        log.info("order stream down: new orders wait for it")
+        while not ready():
+            if self.broker.connection_state in ("failed", "closed"):
+                return  # it will not come back: let the request meet its fate
+            await self.sleep(0.05)
+
+    async def _with_retries(
+        self,
+        kind: str,
+        target: Order,
+        call: Callable[[], Awaitable[Order]],
+        resends: list[int],
+    ) -> Order:
+        """Send a submission, resending it (same client order id) while its outcome is unknown;
+        after the last attempt the error propagates and the order stays in flight."""
+        attempt = 0
+        while True:
+            try:
+                return await call()
+            except (BrokerConnectionError, OSError, TimeoutError) as exc:
+                if attempt >= len(self.retry_delays):
+                    raise
+                delay = self.retry_delays[attempt]
+                attempt += 1
+                resends[0] = attempt
+                self.retries += 1
+                log.warning(
+                    "%s %s: outcome unknown (%s); resending the same client order id in %.1f s",
+                    kind,
+                    target.id,
+                    exc,
+                    delay,
+                )
+                await self.sleep(delay)
+                if self.journal is not None:
+                    self.journal.record_event(
+                        target.client_order_id, "resend", self.clock(), str(exc)
+                    )
+
+    async def _found_at_venue(self, kind: str, target: Order, resends: int) -> bool:
+        """Before ending an order ``rejected``: does the venue have it after all?
+
+        A refusal is proof only for a request that was sent once. After a resend, the first
+        attempt may have gone through (the resend is then refused: the order it replaces is
+        already replaced, say), and a replacement can be refused for a reason that does not
+        concern it: look it up by its client order id, and adopt it if the venue has it."""
+        if resends == 0 and kind == "submit":
+            return False
+        try:
+            snap = await self.broker.get_order_by_client_id(target.client_order_id)
+        except (TradeloopError, OSError, TimeoutError):
+            return False
+        if snap.status is OrderStatus.REJECTED:
+            return False
+        log.info("%s %s: the venue has it after all; adopted", kind, target.id)
+        self.apply_snapshot(target, snap)
+        return True
+
     async def _send(self, request: _Request) -> None:
         kind, order, new = request
         target = new if new is not None else order
         broker = self.broker
         cancel_sent = False
+        resends = [0]  # how many times the request was sent again after an unknown outcome
         try:
             if kind == "submit":
-                self.apply_snapshot(order, await broker.submit_order(order))
+                await self._stream_ready()
+                snap = await self._with_retries(
+                    kind, order, lambda: broker.submit_order(order), resends
+                )
+                self.apply_snapshot(order, snap)
             elif kind == "replace":
                 assert new is not None
                 if new.status is not OrderStatus.NEW:
@@ -219,7 +376,11 @@ class AsyncOrderManager:
                     why = f"order {order.id} is {order.status.value}: nothing left to replace"
                     self._finish(new, OrderStatus.REJECTED, reason=why)
                     return
-                self.apply_snapshot(new, await broker.replace_order(order, new))
+                await self._stream_ready()
+                snap = await self._with_retries(
+                    kind, new, lambda: broker.replace_order(order, new), resends
+                )
+                self.apply_snapshot(new, snap)
             elif kind == "cancel":
                 while order.status is OrderStatus.REJECTED and order.replaces is not None:
                     order = self.book.get(order.replaces)  # its replacement never came to be
@@ -229,7 +390,7 @@ class AsyncOrderManager:
         except OrderRejectedError as exc:
             if kind == "cancel":  # a refused cancel says nothing about the order itself
                 log.info("cancel %s refused by the venue: %s", order.id, exc.reason)
-            else:
+            elif not await self._found_at_venue(kind, target, resends[0]):
                 self._finish(target, OrderStatus.REJECTED, reason=exc.reason)
         except DuplicateOrderError:
             # the venue already has it (an earlier attempt went through): adopt the venue's view
@@ -241,7 +402,8 @@ class AsyncOrderManager:
                 self.apply_snapshot(target, snap)
         except OrderStateError as exc:  # e.g. a cancel that crossed a fill; an unknown order
             if kind == "replace":  # the venue did not take the replacement: it never existed
-                self._finish(target, OrderStatus.REJECTED, reason=str(exc))
+                if not await self._found_at_venue(kind, target, resends[0]):
+                    self._finish(target, OrderStatus.REJECTED, reason=str(exc))
             else:
                 log.info("%s %s: %s", kind, target.id, exc)
         except (BrokerError, OSError, TimeoutError) as exc:
@@ -249,7 +411,8 @@ class AsyncOrderManager:
             # (stream, lookup or reconciliation) tells what happened
             log.warning("%s %s: outcome unknown (%s); it stays in flight", kind, target.id, exc)
         except InvalidOrderError as exc:
-            self._finish(target, OrderStatus.REJECTED, reason=str(exc))
+            if not await self._found_at_venue(kind, target, resends[0]):
+                self._finish(target, OrderStatus.REJECTED, reason=str(exc))
         finally:
             # a cancel the venue took keeps refusing duplicates until the order is done; one
             # that failed or was not needed may be asked again
@@ -266,23 +429,41 @@ class AsyncOrderManager:
             if order is not None:
                 self._mirror(order, snap)
 
-    def adopt(self, snap: Order) -> Order:
-        """Take over an open order the broker already has (placed by an earlier run)."""
+    def adopt(self, snap: Order, *, unfilled: bool = False) -> Order:
+        """Take over an open order the broker already has (placed by an earlier run).
+
+        ``unfilled``: adopt it as accepted with nothing filled, so that its fills, applied
+        next, reach the portfolio (reconciliation does this)."""
         known = self._lookup(snap)
         if known is not None:
             return known
-        order = self.book.adopt(snap.snapshot())
-        order.broker_order_id = snap.id
-        self._by_broker_id[snap.id] = order
+        copy = snap.snapshot()
+        if unfilled:
+            copy.status = OrderStatus.ACCEPTED
+            copy.filled_qty = 0.0
+            copy.avg_fill_price = None
+            copy.commission = 0.0
+        order = self.book.adopt(copy)
+        order.broker_order_id = None
+        if self.journal is not None:
+            self.journal.record_intent(order)
+            self.journal.record_event(order.client_order_id, "adopted", snap.updated_at, snap.id)
+            self.journal.record_status(order.client_order_id, order.status, snap.updated_at)
+        self._set_broker_id(order, snap.id)
         return order
+
+    def _set_broker_id(self, order: Order, broker_order_id: str) -> None:
+        order.broker_order_id = broker_order_id
+        self._by_broker_id[broker_order_id] = order
+        if self.journal is not None:
+            self.journal.record_broker_id(order.client_order_id, broker_order_id)
 
     def _lookup(self, snap: Order) -> Order | None:
         order = self._by_broker_id.get(snap.id)
         if order is None:
             order = self.book.by_client_id(snap.client_order_id)
             if order is not None and order.broker_order_id is None:
-                order.broker_order_id = snap.id
-                self._by_broker_id[snap.id] = order
+                self._set_broker_id(order, snap.id)
         return order
 
     @staticmethod
@@ -294,8 +475,7 @@ class AsyncOrderManager:
     def apply_snapshot(self, order: Order, snap: Order) -> None:
         """Apply a broker's answer about ``order`` (accepted, rejected, or already further)."""
         if order.broker_order_id is None:
-            order.broker_order_id = snap.id
-            self._by_broker_id[snap.id] = order
+            self._set_broker_id(order, snap.id)
         self._mirror(order, snap)
         status = snap.status
         if status is OrderStatus.REJECTED:
@@ -332,8 +512,16 @@ class AsyncOrderManager:
     def _accept(self, order: Order, ts: int) -> None:
         if order.status is OrderStatus.NEW:
             self.book.set_status(order, OrderStatus.ACCEPTED, ts or self.clock())
-            self.notifications.append(order.snapshot())
-            self.on_change()
+            self._noted(order)
+
+    def _noted(self, order: Order, reason: str | None = None) -> None:
+        """An order changed status: journal it and queue the update for the strategy."""
+        if self.journal is not None:
+            self.journal.record_status(
+                order.client_order_id, order.status, order.updated_at, reason=reason
+            )
+        self.notifications.append(order.snapshot())
+        self.on_change()
 
     def _finish(
         self, order: Order, status: OrderStatus, reason: str | None = None, ts: int = 0
@@ -352,35 +540,138 @@ class AsyncOrderManager:
         self._replacing.pop(order.id, None)  # a finished old order's pending replacement
         if order.replaces is not None and self._replacing.get(order.replaces) is order:
             del self._replacing[order.replaces]  # a replacement that finished (rejected)
-        self.notifications.append(order.snapshot())
-        self.on_change()
+        self._noted(order, reason)
 
     def _apply_fill(self, order: Order, event: BrokerEvent) -> None:
         vf = event.fill
-        if vf is None or not _positive(vf.qty) or not _positive(vf.price) or vf.commission < 0:
+        if vf is None:
             log.warning("fill event for %s without a usable fill; ignored", order.id)
             return
-        if vf.execution_id:
-            if vf.execution_id in self._executions:
-                return  # the same execution reported twice
-            self._executions.add(vf.execution_id)
-        if order.status not in _OPEN_STATUSES:
-            log.warning("fill %s for %s order %s; ignored", vf.execution_id, order.status, order.id)
-            return
-        self._accept(order, vf.ts)
+        self.apply_fill(order, vf.qty, vf.price, vf.commission, vf.ts, vf.execution_id)
+
+    def apply_fill(
+        self,
+        order: Order,
+        qty: float,
+        price: float,
+        commission: float,
+        ts: int,
+        execution_id: str,
+    ) -> bool:
+        """Apply one execution to ``order`` and the portfolio, once (by execution id); queue
+        ``on_fill`` and ``on_order_update``. ``False`` if it was not applied (known, unusable,
+        or the order cannot take it)."""
+        if not _positive(qty) or not _positive(price) or not commission >= 0:
+            log.warning(
+                "fill event for %s without a usable fill (%s); ignored", order.id, execution_id
+            )
+            return False
+        if execution_id:
+            if execution_id in self._executions:
+                return False  # the same execution reported twice
+            self._executions.add(execution_id)
+        late = order.status in _LATE_FILL_STATUSES
+        if not late and order.status not in _OPEN_STATUSES:
+            log.warning("fill %s for %s order %s; ignored", execution_id, order.status, order.id)
+            return False
         try:
-            self.book.record_fill(order, vf.qty, vf.price, vf.commission, vf.ts)
+            if late:  # it happened before the cancel; the report came after: still ours
+                self.book.record_late_fill(order, qty, price, commission, ts)
+            else:
+                self._accept(order, ts)
+                self.book.record_fill(order, qty, price, commission, ts)
         except OrderStateError as exc:
-            log.warning("fill %s not applied: %s", vf.execution_id, exc)
-            return
-        self.portfolio.apply_fill(order.symbol, order.side, vf.qty, vf.price, vf.commission, vf.ts)
+            log.warning("fill %s not applied: %s", execution_id, exc)
+            return False
+        self.portfolio.apply_fill(order.symbol, order.side, qty, price, commission, ts)
         if not order.is_open:
             self._canceling.discard(order.id)
-        fill = Fill(
-            order.id, order.symbol, order.side, vf.qty, vf.price, vf.commission, vf.ts,
-            vf.execution_id,
-        )  # fmt: skip
+        fill = Fill(order.id, order.symbol, order.side, qty, price, commission, ts, execution_id)
         self.fills.append(fill)
+        if self.journal is not None:
+            self.journal.record_fill(order.client_order_id, fill)
+            self.journal.record_status(order.client_order_id, order.status, ts)
         self.notifications.append(fill)
         self.notifications.append(order.snapshot())
         self.on_change()
+        return True
+
+    # -- reconciliation and restart -----------------------------------------------------------
+
+    def local_view(self) -> list[LocalOrder]:
+        """The engine's orders as reconciliation compares them."""
+        return [
+            LocalOrder(
+                o.client_order_id, o.status, o.filled_qty, o.broker_order_id, o.avg_fill_price
+            )
+            for o in self.book.orders.values()
+        ]
+
+    @property
+    def known_executions(self) -> frozenset[str]:
+        return frozenset(self._executions)
+
+    def apply_plan(self, plan: Plan, *, abandon_missing: bool = False) -> int:
+        """Apply a reconciliation plan, in its order; each change reaches the strategy as the
+        event a live stream would have delivered. ``abandon_missing`` (at startup): in-flight
+        orders the venue never had end ``canceled`` — they are never resent. Returns the number
+        of changes applied."""
+        applied = 0
+        for action in plan.actions:
+            if isinstance(action, Adopt):
+                self.adopt(action.order, unfilled=True)
+                applied += 1
+            elif isinstance(action, Accept):
+                order = self.book.by_client_id(action.client_order_id)
+                if order is not None:
+                    if order.broker_order_id is None:
+                        self._set_broker_id(order, action.broker_order_id)
+                    self._accept(order, action.ts)
+                    applied += 1
+            elif isinstance(action, ApplyFill):
+                order = self.book.by_client_id(action.client_order_id)
+                f = action.fill
+                if order is not None and self.apply_fill(
+                    order, f.qty, f.price, f.commission, f.ts, f.execution_id
+                ):
+                    applied += 1
+            elif isinstance(action, Finish):
+                order = self.book.by_client_id(action.client_order_id)
+                if order is None:
+                    continue
+                if action.status is OrderStatus.REPLACED:
+                    new = self._by_broker_id.get(action.replaced_by or "")
+                    order.replaced_by = new.id if new is not None else action.replaced_by
+                before = order.status
+                self._finish(order, action.status, reason=action.reason, ts=action.ts)
+                applied += order.status is not before
+        if abandon_missing:
+            for cid in plan.missing:
+                order = self.book.by_client_id(cid)
+                if order is not None and order.status is OrderStatus.NEW:
+                    self.book.set_status(order, OrderStatus.CANCELED, self.clock())
+                    if self.journal is not None:
+                        self.journal.record_event(
+                            cid, "abandoned", self.clock(), "not at the venue after a restart"
+                        )
+                    self._noted(order)
+                    applied += 1
+        return applied
+
+    def restore(self, orders: Iterable[Order], fills: Iterable[Fill]) -> None:
+        """Take back the orders and fills of an earlier run of this journal (after a restart):
+        registered as they were, local ids kept, fills known by execution id. Nothing is sent
+        and the strategy is not told (it saw these before)."""
+        for order in orders:
+            self.book.restore(order)
+            if order.broker_order_id:
+                self._by_broker_id[order.broker_order_id] = order
+        for fill in fills:
+            self.fills.append(fill)
+            if fill.execution_id:
+                self._executions.add(fill.execution_id)
+        for order in self.book.orders.values():
+            if order.replaces is not None and order.status is OrderStatus.NEW:
+                old = self.book.orders.get(order.replaces)
+                if old is not None and old.is_open:
+                    self._replacing[old.id] = order

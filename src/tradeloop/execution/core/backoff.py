@@ -15,7 +15,13 @@ from typing import Final, Literal
 
 from tradeloop.errors import ConfigError
 
-__all__ = ["CONNECTION_LIMIT_WAIT", "Backoff", "CloseAction", "after_close"]
+__all__ = [
+    "CONNECTION_LIMIT_WAIT",
+    "MESSAGE_CODES",
+    "Backoff",
+    "CloseAction",
+    "after_close",
+]
 
 #: Seconds to wait after a 406 "connection limit exceeded": the previous socket of this key
 #: lingers at Alpaca for about 90 s before a new connection is accepted.
@@ -28,7 +34,7 @@ _FATAL_CODES: Final = frozenset({401, 402, 409})
 _WAIT_LONG_CODES: Final = frozenset({406})
 
 # The messages Alpaca's data stream sends with those codes ({"T":"error","code":N,"msg":...}).
-_MESSAGE_CODES: Final = {
+MESSAGE_CODES: Final = {
     "not authenticated": 401,
     "unauthorized": 401,
     "auth failed": 402,
@@ -154,7 +160,7 @@ def after_close(code_or_status: int | str | None) -> CloseAction:
         code = code_or_status
     else:
         text = code_or_status.strip().lower()
-        code = int(text) if text.isascii() and text.isdigit() else _MESSAGE_CODES.get(text)
+        code = int(text) if text.isascii() and text.isdigit() else MESSAGE_CODES.get(text)
     if code in _FATAL_CODES:
         return "fatal"
     if code in _WAIT_LONG_CODES:

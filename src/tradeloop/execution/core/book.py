@@ -173,6 +173,14 @@ class OrderBook:
         self.register(order)
         return order
 
+    def restore(self, order: Order) -> None:
+        """Register an order kept from an earlier run under its own id (a restart); later ids
+        continue after the highest one seen."""
+        self.register(order)
+        digits = order.id[len(self.id_prefix) :]
+        if order.id.startswith(self.id_prefix) and digits.isdigit():
+            self._seq = max(self._seq, int(digits))
+
     def get(self, order_id: str) -> Order:
         try:
             return self.orders[order_id]
@@ -240,6 +248,28 @@ class OrderBook:
         order.commission += commission
         order.filled_qty = order.qty if done else filled
         self.set_status(order, target, now)
+
+    def record_late_fill(
+        self, order: Order, qty: float, price: float, commission: float, now: int
+    ) -> None:
+        """Add an execution that happened before ``order`` ended (canceled, expired, replaced)
+        but was reported after that: quantities change, the final status stays."""
+        if order.status not in (OrderStatus.CANCELED, OrderStatus.EXPIRED, OrderStatus.REPLACED):
+            raise OrderStateError(
+                f"order {order.id}: status={order.status.value!r} is not canceled, expired "
+                "or replaced; record the fill normally"
+            )
+        if not 0.0 < qty <= order.remaining_qty + _EPS:
+            raise OrderStateError(
+                f"order {order.id}: fill qty={qty} exceeds remaining {order.remaining_qty}"
+            )
+        prev = order.filled_qty
+        filled = min(order.qty, prev + qty)
+        avg = order.avg_fill_price
+        order.avg_fill_price = price if avg is None else (avg * prev + price * qty) / (prev + qty)
+        order.commission += commission
+        order.filled_qty = filled
+        order.updated_at = max(order.updated_at, now)
 
     def commitments(self, ignore: Order | None = None) -> tuple[dict[str, float], list[Order]]:
         """Signed quantity that open orders would add per symbol, and those orders in book order."""

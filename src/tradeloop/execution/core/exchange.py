@@ -17,6 +17,10 @@ Timing rules (no look-ahead):
   arrives for their symbol (before that bar is matched);
 * with a ``participation_rate``, all orders on a symbol share at most ``rate * bar volume`` per bar
   (whole units unless ``fractional``); the rest stays open for later bars.
+
+With a :class:`~tradeloop.execution.core.risk.RiskManager` (``risk``; the synchronous engine's, a
+venue has none), every submission and replacement is risk-checked first: a refused order is
+registered ``rejected`` with the risk reason, exactly like an order the account cannot afford.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from tradeloop.execution.core.book import OrderBook
 from tradeloop.execution.core.costs import NoCommission, NoSlippage
 from tradeloop.execution.core.matching import match
 from tradeloop.execution.core.portfolio import Portfolio
+from tradeloop.execution.core.risk import RiskManager, risk_reason
 from tradeloop.execution.core.validation import OrderValidator
 from tradeloop.execution.sync_protocols import CommissionModel, ExecutionListener, SlippageModel
 from tradeloop.execution.types import (
@@ -67,6 +72,7 @@ class SimulatedExchange:
         "listener",
         "participation_rate",
         "portfolio",
+        "risk",
         "slippage",
     )
 
@@ -80,6 +86,7 @@ class SimulatedExchange:
         participation_rate: float | None = None,
         fractional: bool = False,
         listener: ExecutionListener | None = None,
+        risk: RiskManager | None = None,
     ) -> None:
         if participation_rate is not None and not 0.0 < participation_rate <= 1.0:
             raise InvalidOrderError(
@@ -92,6 +99,7 @@ class SimulatedExchange:
         self.participation_rate = participation_rate
         self.fractional = fractional
         self.listener: ExecutionListener = listener if listener is not None else _NullListener()
+        self.risk = risk
         self.fills: list[Fill] = []
         self.last_prices: dict[str, float] = {}
         self._exec_seq = 0
@@ -168,8 +176,31 @@ class SimulatedExchange:
             order, ref, reserved, pending.get(order.symbol, 0.0), fee
         )
 
+    def risk_reason(self, order: Order, now: int, ignore: Order | None = None) -> str | None:
+        """Why :attr:`risk` refuses ``order`` at ``now`` (``None``: it passes, or no risk is set).
+
+        ``ignore``: an open order the new one would replace. Counts no submission:
+        :meth:`submit` and :meth:`replace` record the ones that pass.
+        """
+        if self.risk is None:
+            return None
+        return risk_reason(
+            self.risk,
+            order,
+            book=self.book,
+            portfolio=self.portfolio,
+            ref_price=self.last_prices.get(order.symbol),
+            now=now,
+            ignore=ignore,
+        )
+
     def _admit(self, order: Order, now: int, ignore: Order | None) -> bool:
-        reason = self.admission_reason(order, ignore)
+        risk = self.risk
+        reason = self.risk_reason(order, now, ignore) if risk is not None else None
+        if reason is None:
+            reason = self.admission_reason(order, ignore)
+            if risk is not None:
+                risk.record(now)  # it went to the venue (whose buying-power check may refuse it)
         ref = self.last_prices.get(order.symbol)
         if ref is None:
             ref = order.limit_price or order.stop_price or 0.0

@@ -9,6 +9,12 @@ For every bar of the feed, in time order (bars sharing a timestamp in symbol ord
 Events are queued and delivered after the callback that caused them returns, never from inside a
 ``ctx`` call, as a live broker would deliver them. The loop allocates nothing per bar: one
 :class:`Bar` per symbol is reused and equity is written into preallocated arrays.
+
+With ``risk`` (:class:`~tradeloop.execution.core.risk.RiskLimits` or a
+:class:`~tradeloop.execution.core.risk.RiskManager`), every order is risk-checked before the
+buying-power check, and the manager observes the equity once per timestamp, before that
+timestamp's bars are matched (so the first observation of a UTC day is the previous close's
+equity). Without it the loop does no risk work at all.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from tradeloop.data.feed import BarFeed, GrowingFeed
 from tradeloop.errors import ConfigError, DataError, EngineError
 from tradeloop.execution.context import BaseContext
 from tradeloop.execution.core.portfolio import Portfolio
+from tradeloop.execution.core.risk import RiskLimits, RiskManager
 from tradeloop.execution.sync_protocols import CommissionModel, SlippageModel
 from tradeloop.execution.synchronous.order_manager import SyncOrderManager
 from tradeloop.execution.types import Bar, Fill, Order, OrderParams, OrderSide, OrderType
@@ -98,6 +105,7 @@ class SyncExecutionEngine:
         "feed",
         "manager",
         "portfolio",
+        "risk",
         "strategy",
     )
 
@@ -115,6 +123,7 @@ class SyncExecutionEngine:
         fractional: bool = False,
         symbols: Sequence[str] | None = None,
         history_bars: int = 100_000,
+        risk: RiskLimits | RiskManager | None = None,
     ) -> None:
         self._stream: Iterable[Bar] | None = None
         if not isinstance(feed, BarFeed):
@@ -145,6 +154,13 @@ class SyncExecutionEngine:
             raise ConfigError("leverage", leverage, "must be a finite number >= 1")
         if participation_rate is not None and not 0.0 < participation_rate <= 1.0:
             raise ConfigError("participation_rate", participation_rate, "must be in (0, 1] or null")
+        if isinstance(risk, RiskLimits):
+            risk = RiskManager(risk)
+        elif risk is not None and not isinstance(risk, RiskManager):
+            raise ConfigError(
+                "risk", type(risk).__name__, "must be a RiskLimits, a RiskManager or None"
+            )
+        self.risk: RiskManager | None = risk
         self.feed = feed
         self.strategy = strategy
         self.portfolio = Portfolio(initial_cash, leverage=leverage, allow_short=allow_short)
@@ -157,6 +173,7 @@ class SyncExecutionEngine:
             participation_rate=participation_rate,
             fractional=fractional,
             listener=self._events,
+            risk=risk,
         )
         self.ctx = SyncContext(feed, self.manager)
         self._bars = [Bar(sym, 0, 0.0, 0.0, 0.0, 0.0, 0.0) for sym in feed.symbols]
@@ -253,6 +270,7 @@ class SyncExecutionEngine:
         pf = self.portfolio
         mgr = self.manager
         events = self._events.items
+        risk = self.risk
         curve = EquityCurve()
         latest: dict[str, int] = {}
         start = getattr(stream, "start", None)
@@ -269,6 +287,8 @@ class SyncExecutionEngine:
             c = bar.close
             if ts > ctx.now:  # a late bar of one symbol does not turn the clock back
                 ctx.now = ts
+                if risk is not None:
+                    risk.observe(ts, pf.cash + pf.market_value)
             if mgr.book.open.get(sym):
                 mgr.process_bar(sym, ts, bar.open, bar.high, bar.low, c, bar.volume)
             if sym in pf.positions:
@@ -321,6 +341,7 @@ class SyncExecutionEngine:
         events = self._events.items
         drain = self._drain
         on_bar = self.strategy.on_bar
+        observe = self.risk.observe if self.risk is not None else None
         last_ts = eq_ts[k] if k >= 0 else None
 
         for i in range(start, end):
@@ -331,6 +352,12 @@ class SyncExecutionEngine:
             o_col, h_col, l_col, c_col, v_col = cols[si]
             c = c_col[r]
             ctx.now = ts
+            if ts != last_ts:
+                k += 1
+                last_ts = ts
+                eq_ts[k] = ts
+                if observe is not None:
+                    observe(ts, pf.cash + pf.market_value)
             if open_books.get(sym):
                 process_bar(sym, ts, o_col[r], h_col[r], l_col[r], c, v_col[r])
             if sym in positions:
@@ -349,10 +376,6 @@ class SyncExecutionEngine:
             on_bar(ctx, bar)
             if events:
                 drain()
-            if ts != last_ts:
-                k += 1
-                last_ts = ts
-                eq_ts[k] = ts
             eq[k] = pf.cash + pf.market_value
             gross[k] = pf.gross_exposure
         return k

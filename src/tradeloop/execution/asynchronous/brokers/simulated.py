@@ -28,6 +28,7 @@ from tradeloop.execution.async_protocols import AsyncBarSource, EventHandler
 from tradeloop.execution.asynchronous.sources import ReplayBarSource
 from tradeloop.execution.core.exchange import SimulatedExchange
 from tradeloop.execution.core.portfolio import Portfolio
+from tradeloop.execution.core.reconcile import VenueFill
 from tradeloop.execution.core.validation import OrderValidator
 from tradeloop.execution.sync_protocols import CommissionModel, SlippageModel
 from tradeloop.execution.types import (
@@ -78,6 +79,12 @@ class _Relay:
         kind = _KIND.get(order.status)
         if kind is not None and self.handler is not None:
             self.handler(BrokerEvent(kind, order.snapshot(), order.updated_at))
+
+
+def _with_fee(vf: VenueFill, commission: float) -> VenueFill:
+    return VenueFill(
+        vf.execution_id, vf.broker_order_id, vf.qty, vf.price, vf.ts, vf.cum_qty, commission
+    )
 
 
 class SimulatedBroker:
@@ -224,6 +231,24 @@ class SimulatedBroker:
 
     async def get_open_orders(self) -> list[Order]:
         return [o.snapshot() for o in self.exchange.book.open_orders()]
+
+    async def get_orders(self, since: int | None = None) -> list[Order]:
+        start = since if since is not None else -1
+        return [
+            o.snapshot()
+            for o in self.exchange.book.orders.values()
+            if o.created_at >= start or o.is_open
+        ]
+
+    async def get_fills(self, since: int | None = None) -> list[VenueFill]:
+        out = []
+        cum: dict[str, float] = {}
+        for f in self.exchange.fills:
+            total = cum[f.order_id] = cum.get(f.order_id, 0.0) + f.qty
+            if since is None or f.ts >= since:
+                fee = f.commission
+                out.append(VenueFill(f.execution_id, f.order_id, f.qty, f.price, f.ts, total, fee))
+        return out
 
     # -- account -------------------------------------------------------------------------------
 

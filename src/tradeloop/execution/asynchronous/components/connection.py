@@ -29,8 +29,10 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import aiohttp
+from multidict import CIMultiDict
 
 from tradeloop.errors import BrokerConnectionError, BrokerError, ConfigError
 from tradeloop.execution.asynchronous.components.rate_limiter import RateLimiter
@@ -119,6 +121,8 @@ class ManagedStream:
         backoff: Backoff | None = None,
         connect_attempts: int = 3,
         handshake_timeout: float = 10.0,
+        limit_wait: float = CONNECTION_LIMIT_WAIT,
+        on_bad_frame: Callable[[], None] | None = None,
     ) -> None:
         if watchdog is not None and not watchdog > 0:
             raise ConfigError("watchdog", watchdog, "must be > 0 seconds or None")
@@ -131,6 +135,8 @@ class ManagedStream:
         self.backoff = backoff if backoff is not None else Backoff()
         self.connect_attempts = connect_attempts
         self.handshake_timeout = handshake_timeout
+        self.limit_wait = limit_wait  # after a 406: how long the venue keeps the old socket
+        self.on_bad_frame = on_bad_frame  # a frame could not be read: something may be lost
         self.state = "disconnected"
         self.reconnects = 0
         self.messages = 0
@@ -156,10 +162,14 @@ class ManagedStream:
                 await self._open()
                 break
             except (BrokerAuthError, StreamClosedError) as exc:
-                if isinstance(exc, StreamClosedError) and after_close(exc.code) != "retry":
+                verdict = after_close(exc.code) if isinstance(exc, StreamClosedError) else "fatal"
+                if verdict == "fatal":
                     self.state = "failed"
                     raise
                 last = exc
+                if verdict == "wait_long" and attempt + 1 < self.connect_attempts:
+                    await self.manager.sleep(self.limit_wait)  # the old socket must go first
+                    continue
             except BrokerConnectionError as exc:
                 last = exc
             if attempt + 1 < self.connect_attempts:
@@ -219,6 +229,11 @@ class ManagedStream:
         except TimeoutError:
             await self._close_socket()
             raise BrokerConnectionError(f"stream {self.name}: handshake timed out") from None
+        except (ValueError, OSError, aiohttp.ClientError) as exc:  # a garbled or broken reply
+            await self._close_socket()
+            raise BrokerConnectionError(
+                f"stream {self.name}: handshake failed ({type(exc).__name__})"
+            ) from None
         except BaseException:
             await self._close_socket()
             raise
@@ -249,6 +264,8 @@ class ManagedStream:
             except Exception as exc:  # malformed frame: log and survive
                 self.bad_messages += 1
                 log.warning("stream %s: undecodable frame ignored: %s", self.name, exc)
+                if self.on_bad_frame is not None:
+                    self.on_bad_frame()
                 continue
             for item in items:
                 self.messages += 1
@@ -292,12 +309,15 @@ class ManagedStream:
                         "stream %s: %s; waiting %.0f s for the old socket to go",
                         self.name,
                         exc,
-                        CONNECTION_LIMIT_WAIT,
+                        self.limit_wait,
                     )
-                    await self.manager.sleep(CONNECTION_LIMIT_WAIT)
+                    await self.manager.sleep(self.limit_wait)
                 continue
             except (BrokerConnectionError, BrokerAuthError) as exc:
                 log.warning("stream %s: reconnect failed: %s", self.name, exc)
+                continue
+            except Exception as exc:  # anything else a broken peer can cause: keep trying
+                log.warning("stream %s: reconnect failed: %r", self.name, exc)
                 continue
             self.reconnects += 1
             self.backoff.reset()
@@ -360,7 +380,7 @@ class ConnectionManager:
         error, 5xx); every other answer, error or not, is returned for the caller to read.
         """
         session = await self.session()
-        path = url.split("://", 1)[-1].split("/", 1)[-1]
+        path = urlsplit(url).path.lstrip("/")  # never the query: it may hold a signature
         for attempt in range(self.retry_429 + 1):
             if self.limiter is not None:
                 await self.limiter.acquire()
@@ -369,7 +389,7 @@ class ConnectionManager:
                 async with session.request(
                     method, url, params=params, json=json_body, headers=self._headers
                 ) as resp:
-                    headers = dict(resp.headers)
+                    headers = CIMultiDict(resp.headers)
                     text = await resp.text()
                     status = resp.status
             except TimeoutError:
@@ -382,7 +402,9 @@ class ConnectionManager:
                 ) from None
             if self.limiter is not None:
                 self.limiter.update(headers)
-            if status == 429 and attempt < self.retry_429:
+            if status == 429:
+                if attempt >= self.retry_429:
+                    break
                 if self.limiter is not None:
                     await self.limiter.on_429(headers)
                 else:

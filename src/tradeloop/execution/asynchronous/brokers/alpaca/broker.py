@@ -40,6 +40,8 @@ from tradeloop.execution.asynchronous.brokers.alpaca.mapping import (
     account_from_json,
     bar_from_json,
     clock_from_json,
+    fill_activity_from_json,
+    format_ts,
     order_from_json,
     order_request_json,
     position_from_json,
@@ -61,6 +63,8 @@ from tradeloop.execution.asynchronous.components.connection import (
     StreamClosedError,
 )
 from tradeloop.execution.asynchronous.components.rate_limiter import RateLimiter
+from tradeloop.execution.core.backoff import CONNECTION_LIMIT_WAIT
+from tradeloop.execution.core.reconcile import VenueFill
 from tradeloop.execution.types import (
     Account,
     Bar,
@@ -122,6 +126,7 @@ class AlpacaBroker:
         connection: ConnectionManager | None = None,
         validator: AlpacaOrderValidator | None = None,
         data_watchdog: float | None = 180.0,
+        connection_limit_wait: float = CONNECTION_LIMIT_WAIT,
     ) -> None:
         config.require_keys()
         self.config = config
@@ -137,7 +142,9 @@ class AlpacaBroker:
         )
         self.validator = validator if validator is not None else AlpacaOrderValidator(symbols)
         self.data_watchdog = data_watchdog
+        self.connection_limit_wait = connection_limit_wait
         self.on_reconnect: Callable[[], Awaitable[None]] | None = None
+        self.on_gap: Callable[[], None] | None = None  # a trade update was lost: reconcile
         self.malformed = 0
         self._handler: EventHandler | None = None
         self._trade_stream: ManagedStream | None = None
@@ -175,6 +182,8 @@ class AlpacaBroker:
             TradeStreamProtocol(key, secret),
             self._on_trade_message,
             on_reconnect=self._reconnected,
+            limit_wait=self.connection_limit_wait,
+            on_bad_frame=self._gap,
         )
         try:
             await self._trade_stream.start()
@@ -191,6 +200,11 @@ class AlpacaBroker:
         if self.on_reconnect is not None:
             await self.on_reconnect()
 
+    def _gap(self) -> None:
+        """A trade update could not be read: whatever it said must be fetched over REST."""
+        if self.on_gap is not None:
+            self.on_gap()
+
     def _on_trade_message(self, message: Any) -> None:
         if not isinstance(message, Mapping) or message.get("stream") != "trade_updates":
             log.debug("trade stream: message ignored: %.200r", message)
@@ -200,6 +214,7 @@ class AlpacaBroker:
         except MalformedMessageError as exc:
             self.malformed += 1
             log.warning("trade stream: malformed trade update ignored: %s", exc)
+            self._gap()
             return
         if event.kind in (EventKind.FILL, EventKind.PARTIAL_FILL):
             self.cache.on_fill()
@@ -289,6 +304,57 @@ class AlpacaBroker:
                 log.warning("open order ignored: %s", exc)
         return out
 
+    async def get_orders(self, since: int | None = None) -> list[Order]:
+        """Every open order, and every order submitted at or after ``since`` (paged)."""
+        found: dict[str, Order] = {o.id: o for o in await self.get_open_orders()}
+        params = {"status": "all", "limit": "500", "direction": "asc"}
+        after = None if since is None else format_ts(since - 1)
+        while True:
+            page = dict(params)
+            if after is not None:
+                page["after"] = after
+            data = await self._call("GET", "/orders", what="orders", params=page)
+            items = list(data or [])
+            for item in items:
+                try:
+                    order = order_from_json(item)
+                except MalformedMessageError as exc:
+                    self.malformed += 1
+                    log.warning("order ignored: %s", exc)
+                    continue
+                found[order.id] = order
+            if len(items) < 500:
+                return list(found.values())
+            last = items[-1].get("submitted_at") or items[-1].get("created_at")
+            if not last or last == after:
+                return list(found.values())
+            after = str(last)
+
+    async def get_fills(self, since: int | None = None) -> list[VenueFill]:
+        """The account's FILL activities at or after ``since``, oldest first (paged)."""
+        out: list[VenueFill] = []
+        params = {"direction": "asc", "page_size": "100"}
+        if since is not None:
+            params["after"] = format_ts(since - 1)
+        token: str | None = None
+        while True:
+            page = dict(params)
+            if token is not None:
+                page["page_token"] = token
+            data = await self._call(
+                "GET", "/account/activities/FILL", what="fill activities", params=page
+            )
+            items = list(data or [])
+            for item in items:
+                try:
+                    out.append(fill_activity_from_json(item))
+                except MalformedMessageError as exc:
+                    self.malformed += 1
+                    log.warning("fill activity ignored: %s", exc)
+            if len(items) < 100:
+                return out
+            token = str(items[-1].get("id"))
+
     async def get_positions(self) -> list[Position]:
         async def load() -> list[Position]:
             data = await self._call("GET", "/positions", what="positions")
@@ -339,6 +405,7 @@ class AlpacaBroker:
             DataStreamProtocol(key, secret, names),
             self._on_data_message,
             watchdog=self.data_watchdog,
+            limit_wait=self.connection_limit_wait,
         )
         self._data_stream = stream
         await stream.start()

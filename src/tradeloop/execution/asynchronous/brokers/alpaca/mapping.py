@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tradeloop.errors import BrokerError
+from tradeloop.execution.core.reconcile import VenueFill
 from tradeloop.execution.types import (
     Account,
     Bar,
@@ -385,6 +386,21 @@ def trade_update_from_json(data: Mapping[str, Any]) -> BrokerEvent:
             str(_req(data, what, "execution_id")),
         )
     return BrokerEvent(kind, order, ts, fill)
+
+
+def fill_activity_from_json(d: Mapping[str, Any]) -> VenueFill:
+    """A ``FILL`` account activity -> a :class:`VenueFill` for reconciliation (its ``id`` is
+    the execution's key; ``cum_qty`` tells which part of the order it was)."""
+    what = "activity"
+    cum = d.get("cum_qty")
+    return VenueFill(
+        str(_req(d, what, "id")),
+        str(_req(d, what, "order_id")),
+        _num(d, what, "qty"),
+        _num(d, what, "price"),
+        _ts(d, what, "transaction_time"),
+        None if cum is None else _num(d, what, "cum_qty"),
+    )
 
 
 # ---------------------------------------------------------------------------------- account

@@ -21,10 +21,9 @@ from tradeloop.execution.asynchronous.components.connection import (
     StreamClosedError,
     decode_json_frame,
 )
+from tradeloop.execution.core.backoff import MESSAGE_CODES
 
 __all__ = ["DataStreamProtocol", "TradeStreamProtocol"]
-
-_ERROR_CODES = {"unauthorized": 401, "auth failed": 402}
 
 
 async def _next_json(ws: aiohttp.ClientWebSocketResponse, stream: str) -> Any:
@@ -102,9 +101,9 @@ class DataStreamProtocol:
             if item.get("T") == "error":
                 code = item.get("code")
                 text = str(item.get("msg") or "error")
-                raise StreamClosedError(
-                    self.name, code if isinstance(code, int) else _ERROR_CODES.get(text), text
-                )
+                if not isinstance(code, int):
+                    code = MESSAGE_CODES.get(text.strip().lower())
+                raise StreamClosedError(self.name, code, text)
             if item.get("T") == kind and (not msg or item.get("msg") == msg):
                 return
         raise StreamClosedError(self.name, None, f"expected {kind} {msg}".strip())
