@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--end", help="last day of data, e.g. 2024-03-05 (default: all of March)")
     ap.add_argument("--speed", type=float, default=2000.0, help="replay pace, x real time")
-    ap.add_argument("--rate", type=float, default=0.05, help="chance to act on a bar")
+    ap.add_argument("--rate", type=float, default=0.08, help="chance to act on a bar")
     ap.add_argument("--kills", type=int, default=1, help="SIGKILLs of the engine")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--faults", default=DEFAULT_FAULTS)

@@ -424,3 +424,25 @@ def test_live_against_the_loopback_alpaca_server(tmp_path: Path) -> None:
     texts += [p.read_text(errors="replace") for p in out.iterdir()]
     assert not any(secret in t for t in texts)
     assert not any(key in t for t in texts[:2] + texts[4:])  # the engine never prints its key
+
+
+def test_orders_command_lists_a_journal(tmp_path: Path) -> None:
+    from tradeloop.execution.types import Order, OrderSide, OrderStatus
+    from tradeloop.persistence.journal import OrderJournal
+
+    path = tmp_path / "journal.sqlite"
+    with OrderJournal(path) as journal:
+        for n, status in ((1, OrderStatus.ACCEPTED), (2, OrderStatus.REJECTED)):
+            order = Order(
+                f"O00000{n}", "ACME", OrderSide.BUY, 5.0, client_order_id=f"run-O00000{n}"
+            )
+            journal.record_intent(order)
+            journal.record_status(order.client_order_id, status, 10, reason="no money")
+    table = runner.invoke(app, ["orders", str(path)])
+    assert table.exit_code == 0, table.output
+    assert "run-O000001" in table.stdout and "rejected" in table.stdout
+    opened = runner.invoke(app, ["orders", str(path), "--open", "--json"])
+    lines = [json.loads(line) for line in opened.stdout.splitlines() if line.strip()]
+    assert [d["client_order_id"] for d in lines] == ["run-O000001"]
+    missing = runner.invoke(app, ["orders", str(tmp_path / "nope.sqlite")])
+    assert missing.exit_code == 2 and "no such file" in missing.stderr

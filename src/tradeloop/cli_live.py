@@ -2,7 +2,8 @@
 
 Ctrl-C (or SIGTERM) asks the engine to stop: the bar in hand is finished, the strategy's
 ``on_stop`` runs, open orders are canceled if the config says so, and the results are written as
-for a backtest. A second Ctrl-C aborts at once.
+for a backtest. A second Ctrl-C aborts at once. SIGUSR1 prints where each of the engine's tasks
+is waiting, to stderr (for a run that seems stuck).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -78,9 +80,18 @@ async def _run(
             console.print("stopping: finishing the bar in hand (Ctrl-C again to abort)")
         engine.stop()
 
+    def dump_tasks() -> None:
+        """SIGUSR1: print where every task of the engine waits (to see what a run waits on)."""
+        for task in asyncio.all_tasks():
+            print(f"--- task {task.get_name()}", file=sys.stderr)
+            task.print_stack(limit=12, file=sys.stderr)
+        sys.stderr.flush()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, on_signal)
+    with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError):
+        loop.add_signal_handler(signal.SIGUSR1, dump_tasks)
     try:
         if quiet:
             result = await engine.run(max_bars=max_bars)
@@ -98,7 +109,7 @@ async def _run(
                 result = run.result()
             console.line()
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
     return LiveRun(result, interrupted)

@@ -68,7 +68,8 @@ class ChaosReport:
     @property
     def ok(self) -> bool:
         return (
-            self.duplicates == 0
+            not any(p.startswith("only ") for p in self.problems)
+            and self.duplicates == 0
             and self.lost_fills == 0
             and self.mismatched_orders == 0
             and not self.position_mismatches
@@ -98,7 +99,13 @@ class ChaosReport:
 
 
 def _config(
-    path: Path, url: str, symbols: list[str], workdir: Path, seed: int, rate: float
+    path: Path,
+    url: str,
+    symbols: list[str],
+    workdir: Path,
+    seed: int,
+    rate: float,
+    rate_limit: int,
 ) -> None:
     cfg = {
         "execution": {
@@ -110,13 +117,19 @@ def _config(
             "name": "alpaca",
             "base_url": url,
             "timeout": 2,
+            "rate_limit": rate_limit,
             "connection_limit_wait": 1,
             "data_watchdog": 30,
         },
         "data": {"symbols": symbols},
         "strategy": {
             "name": "tradeloop.testing.strategies:ChaosTrader",
-            "params": {"seed": seed, "rate": rate, "log": str(workdir / "fills.jsonl")},
+            "params": {
+                "seed": seed,
+                "rate": rate,
+                "log": str(workdir / "fills.jsonl"),
+                "progress": str(workdir / "progress.txt"),
+            },
         },
         "output": {"dir": str(workdir / "out"), "report": False},
     }
@@ -145,14 +158,18 @@ def run_chaos(
     min_orders: int = 0,
     faults: str = DEFAULT_FAULTS,
     seed: int = 7,
+    rate_limit: int = 1200,
     timeout: float = 600.0,
     echo: Callable[[str], None] | None = None,
 ) -> ChaosReport:
     """Run the chaos scenario (see the module docstring) in ``workdir``; returns its report.
 
     ``speed``: the replay's pace; ``rate``: the strategy's chance to act per bar; ``kills``:
-    how many times the engine is killed (spread over the run); ``min_orders``: raise if fewer
-    orders were sent; ``timeout``: a bound on the whole run, in seconds.
+    how many times the engine is killed (spread evenly over the replay); ``min_orders``: the
+    report is not ``ok`` if fewer orders were sent; ``rate_limit``: requests a minute, for the
+    venue and the engine alike (a replay runs many times faster than real time, so its orders
+    come faster than Alpaca's 200 a minute would allow; the rate-limit faults still send 429
+    bursts); ``timeout``: a bound on the whole run, in seconds.
     """
     say = echo or (lambda _text: None)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -162,13 +179,18 @@ def run_chaos(
     report = ChaosReport()
     journal_path = workdir / "journal.sqlite"
     symbols = list(feed.symbols)
-    expected_orders = rate * len(feed)
-    kill_points = [expected_orders * (i + 1) / (kills + 1) for i in range(kills)]
+    kill_points = [len(feed) * (i + 1) / (kills + 1) for i in range(kills)]  # replay progress
     with AlpacaServerThread(
-        feed, port=0, speed=speed, faults=plan, linger=None, max_seconds=timeout + 60
+        feed,
+        port=0,
+        speed=speed,
+        faults=plan,
+        linger=None,
+        max_seconds=timeout + 60,
+        rate_limit=rate_limit,
     ) as server:
         config = workdir / "chaos.yaml"
-        _config(config, server.url, symbols, workdir, seed, rate)
+        _config(config, server.url, symbols, workdir, seed, rate, rate_limit)
         env = dict(os.environ, APCA_API_KEY_ID="", APCA_API_SECRET_KEY="")
         segment = 0
 
@@ -197,21 +219,30 @@ def run_chaos(
                         f"the engine exited early ({proc.returncode}); see {workdir}/engine"
                         f"{segment}.log"
                     )
-                sent = _journal_orders(journal_path)
-                if kill_points and sent >= kill_points[0]:
+                state = server.state()
+                if kill_points and state["bars"] >= kill_points[0]:
                     kill_points.pop(0)
                     proc.send_signal(signal.SIGKILL)
                     proc.wait(30)
                     report.kills += 1
+                    sent = _journal_orders(journal_path)
                     say(f"chaos: SIGKILL after {sent} orders; restarting")
                     time.sleep(0.5)
                     proc = spawn()
                     report.restarts += 1
                     continue
-                if server.state()["done"] and not kill_points:
+                if state["done"] and not kill_points:
                     break
                 time.sleep(0.5)
-            # the replay is over: let the engine settle, then stop it cleanly
+            # the replay is over: let the engine work through the bars it has (faults slow it
+            # down), then let it settle, then stop it cleanly
+            last_bar = max(feed[s].ts[-1] for s in symbols)
+            progress = workdir / "progress.txt"
+            while time.monotonic() < deadline and proc.poll() is None:
+                text = progress.read_text() if progress.exists() else ""
+                if text.strip().isdigit() and int(text) >= last_bar:
+                    break
+                time.sleep(0.5)
             quiet_since = time.monotonic()
             last = _journal_orders(journal_path)
             while time.monotonic() - quiet_since < 3.0 and time.monotonic() < deadline:
@@ -235,7 +266,7 @@ def run_chaos(
     report.faults = {k: int(faults_seen.get(k, 0)) for k in FAULT_KINDS}
     report.elapsed = time.monotonic() - started
     if report.orders_sent < min_orders:
-        raise EngineError(f"only {report.orders_sent} orders were sent; wanted {min_orders}")
+        report.problems.append(f"only {report.orders_sent} orders were sent; wanted {min_orders}")
     return report
 
 

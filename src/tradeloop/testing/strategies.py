@@ -21,19 +21,27 @@ __all__ = ["ChaosTrader"]
 class ChaosTrader(Strategy):
     """Trades often and at random: market and limit buys, sells of what it holds, cancels and
     replaces of resting orders. ``rate``: chance to act on a bar; ``max_qty``: the largest
-    order; ``log``: a JSON-lines file (appended) of ``{"cid", "cum", "wall"}`` per fill."""
+    order; ``log``: a JSON-lines file (appended) of ``{"cid", "cum", "wall"}`` per fill;
+    ``progress``: a file holding the timestamp of the latest bar seen (a chaos run waits for the
+    last one before it stops the engine)."""
 
     seed: int = 7
     rate: float = 0.05
     max_qty: int = 20
     log: str = ""
+    progress: str = ""
 
     def on_start(self, ctx: Context) -> None:
         self._rng = random.Random(self.seed)
+        self._seen = 0
         self._cum: dict[str, float] = {}
         self._out: IO[str] | None = open(self.log, "a", encoding="utf-8") if self.log else None  # noqa: SIM115
 
     def on_bar(self, ctx: Context, bar: Bar) -> None:
+        if self.progress and bar.ts > self._seen:
+            self._seen = bar.ts
+            with open(self.progress, "w", encoding="utf-8") as fh:
+                fh.write(str(bar.ts))
         rng = self._rng
         if rng.random() >= self.rate:
             return
@@ -41,19 +49,17 @@ class ChaosTrader(Strategy):
         qty = float(rng.randint(1, self.max_qty))
         action = rng.random()
         held = ctx.position(sym).qty
+        selling = sum(o.remaining_qty for o in ctx.open_orders(sym) if o.side == "sell")
+        free = held - selling  # what a sell can take without going short (a flip is refused)
+        affordable = qty * bar.close < 0.2 * ctx.buying_power
         resting = [o for o in ctx.open_orders(sym) if o.type.value == "limit"]
-        if action < 0.4:
-            if qty * bar.close < 0.2 * ctx.buying_power:
-                ctx.buy(sym, qty)
-        elif action < 0.65:
-            selling = sum(o.remaining_qty for o in ctx.open_orders(sym) if o.side == "sell")
-            free = held - selling
-            if free >= 1:
-                ctx.sell(sym, min(free, qty))
-        elif action < 0.85:
-            if qty * bar.close < 0.2 * ctx.buying_power:
-                price = round(bar.close * (1 - rng.uniform(0.0, 0.004)), 2)
-                ctx.buy(sym, qty, type="limit", limit_price=price, tif=rng.choice(["day", "gtc"]))
+        if action < 0.35 and affordable:
+            ctx.buy(sym, qty)
+        elif action < 0.55 and affordable:
+            price = round(bar.close * (1 - rng.uniform(0.0, 0.004)), 2)
+            ctx.buy(sym, qty, type="limit", limit_price=price, tif=rng.choice(["day", "gtc"]))
+        elif action < 0.85 and free >= 1:  # also when buying is not affordable: keep turning
+            ctx.sell(sym, min(free, qty))
         elif resting:
             target = rng.choice(resting)
             if rng.random() < 0.5:

@@ -303,3 +303,19 @@ def test_server_budget_and_blocks_are_respected(
     assert sum(1 for t in sent if t < reset_in - TIME_TOLERANCE) <= remaining
     for i in range(len(sent) - limit):
         assert sent[i + limit] - sent[i] >= 10.0 - 2 * TIME_TOLERANCE
+
+
+def test_a_short_429_window_does_not_merge_into_a_longer_one() -> None:
+    """A 429 burst says "nothing for one second" while the server's own window runs 40 s
+    more: the limiter must wait one second, not 40 (found by a chaos run: the engine stalled)."""
+    w = RollingWindow(limit=1200, window=60.0)
+    w.correct(100.0, limit=1200, remaining=1000, reset_at=140.0)
+    w.correct(100.0, limit=1200, remaining=0, reset_at=101.0)  # the burst
+    assert 0.9 <= w.delay(100.0) <= 1.0 + 1e-6
+    assert w.delay(101.0) == 0.0
+    w.correct(101.5, limit=1200, remaining=999, reset_at=140.0)  # back to the real window
+    assert w.delay(101.5) == 0.0
+    # within one window (resets a second apart) the lower remaining still wins
+    w.correct(102.0, limit=1200, remaining=0, reset_at=140.5)
+    w.correct(102.0, limit=1200, remaining=5, reset_at=140.0)
+    assert w.delay(102.0) > 30.0

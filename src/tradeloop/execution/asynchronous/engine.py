@@ -111,6 +111,8 @@ def _default_run_id() -> str:
 
 
 _RECONCILE_SLACK = 5_000_000_000  # look back 5 s before the watermark: clocks and pages overlap
+_RECONCILE_GAP = 2.0  # seconds between two reconciliations asked for by unreadable messages
+_RECHECK = 0.5  # seconds before a position that differs is looked at again
 
 
 def _encode_positions(pf: Portfolio) -> str:
@@ -226,6 +228,7 @@ class AsyncExecutionEngine:
         self._pump_task: asyncio.Task[None] | None = None
         self._sender_task: asyncio.Task[None] | None = None
         self._waiting_for_bar = False
+        self._strategy_started = False
 
     # -- status --------------------------------------------------------------------------------
 
@@ -259,6 +262,8 @@ class AsyncExecutionEngine:
     # -- delivering events to the strategy ------------------------------------------------------
 
     def _drain(self) -> None:
+        if not self._strategy_started:
+            return  # events from startup (a restart's reconciliation) wait for on_start
         items = self.manager.notifications
         strategy = self.strategy
         ctx = self.ctx
@@ -374,7 +379,8 @@ class AsyncExecutionEngine:
         self._reconcile_wanted.set()
 
     async def _reconciler(self) -> None:
-        """Reconcile when asked, and every ``reconcile_interval`` seconds if set."""
+        """Reconcile when asked, and every ``reconcile_interval`` seconds if set; at most once
+        every few seconds, however often it is asked (requests are rate limited)."""
         while True:
             try:
                 async with asyncio.timeout(self.reconcile_interval):
@@ -386,6 +392,8 @@ class AsyncExecutionEngine:
                 await self.reconcile()
             except (TradeloopError, OSError, TimeoutError) as exc:
                 log.warning("reconciliation failed (it will be tried again): %s", exc)
+                self._reconcile_wanted.set()
+            await asyncio.sleep(_RECONCILE_GAP)
 
     async def _reconnected(self) -> None:
         """The broker's order stream came back: catch up on what it may have missed."""
@@ -402,6 +410,9 @@ class AsyncExecutionEngine:
         async with self._reconcile_lock:
             broker = self.broker
             since = None if self.watermark is None else self.watermark - _RECONCILE_SLACK
+            open_here = self.manager.book.open_orders()
+            if since is not None and open_here:  # their changes too, in the same paged query
+                since = min(since, min(o.created_at for o in open_here) - _RECONCILE_SLACK)
             orders = {o.id: o for o in await broker.get_orders(since)}
             for order in self.manager.book.open_orders():  # open here, settled there?
                 bid = order.broker_order_id
@@ -424,14 +435,25 @@ class AsyncExecutionEngine:
                 self.watermark = plan.mark
                 if self.journal is not None:
                     self.journal.set_mark(plan.mark)
-            venue = {p.symbol: p.qty for p in await broker.get_positions()}
-            mine = {s: p.qty for s, p in self.portfolio.positions.items() if p.qty}
-            for mismatch in compare_positions(mine, venue):
+            mismatches = await self._position_mismatches()
+            if mismatches:  # a fill may have been on its way: look again before reporting
+                await asyncio.sleep(_RECHECK)
+                again = {(m.symbol, m.venue_qty) for m in await self._position_mismatches()}
+                mismatches = [m for m in mismatches if (m.symbol, m.venue_qty) in again]
+            for mismatch in mismatches:
                 log.warning("reconciliation: %s", mismatch)
                 self.warnings.append(mismatch)
             if applied:
                 log.info("reconciliation applied %d change(s) the streams had missed", applied)
             return applied
+
+    async def _position_mismatches(self) -> list[PositionMismatch]:
+        cache = getattr(self.broker, "cache", None)
+        if cache is not None:
+            cache.invalidate("positions")
+        venue = {p.symbol: p.qty for p in await self.broker.get_positions()}
+        mine = {s: p.qty for s, p in self.portfolio.positions.items() if p.qty}
+        return compare_positions(mine, venue)
 
     def _last_close(self, symbol: str) -> float | None:
         series = self.history.series.get(symbol)
@@ -532,6 +554,7 @@ class AsyncExecutionEngine:
             if self.journal is not None or self.reconcile_interval is not None:
                 helpers.append(asyncio.create_task(self._reconciler(), name="reconciler"))
             self.strategy.on_start(self.ctx)
+            self._strategy_started = True
             await self._guarded(self._wait_idle(), *helpers)
             self._pump_task = asyncio.create_task(self._pump(max_bars), name="bar-pump")
             await self._guarded(self._pump_task, *helpers)

@@ -198,8 +198,10 @@ class RollingWindow:
         ``reset_at`` must already be on the caller's clock (the shell converts the header's epoch
         seconds). The server wins where it is stricter: a ``limit`` below ours lowers the limit
         in force; ``remaining`` caps how many more requests go before ``reset_at`` (``0`` means
-        none, whatever our own count says). Within one server window the lower ``remaining``
-        wins (a response can be older than requests sent since); a later window replaces it.
+        none, whatever our own count says). Within one server window (resets within a second of
+        each other) the lower ``remaining`` wins, since a response can be older than requests sent
+        since; an answer about another window (a later one, or a short 429 burst ending sooner)
+        replaces it: merging them would block until the later reset with nothing remaining.
         ``remaining`` without ``reset_at`` is taken to hold for one ``window`` from ``now``;
         ``reset_at`` alone, or one already past, teaches nothing.
         """
@@ -216,7 +218,7 @@ class RollingWindow:
         if (
             self._server_remaining is None
             or current_reset is None
-            or reset > current_reset + _SAME_PERIOD
+            or abs(reset - current_reset) > _SAME_PERIOD  # another window: the latest word
         ):
             self._server_remaining = remaining
             self._server_reset_at = reset
