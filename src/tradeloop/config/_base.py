@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable, Mapping
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
@@ -9,7 +11,14 @@ from pydantic_core import PydanticCustomError
 
 from tradeloop.errors import ConfigError
 
-__all__ = ["ConfigValidationError", "Number", "field_error", "none_to_empty"]
+__all__ = [
+    "ConfigValidationError",
+    "Number",
+    "error_reason",
+    "field_error",
+    "none_to_empty",
+    "unknown_key_reason",
+]
 
 _FIELD_ERROR = "tradeloop_field_error"  # PydanticCustomError type carrying a sub-field and value
 
@@ -55,3 +64,63 @@ class _Section(BaseModel):
 
 
 # --------------------------------------------------------------------------------------- sections
+
+
+def _num(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def unknown_key_reason(key: str, allowed: Iterable[str]) -> str:
+    """``unknown key (did you mean 'speed'? allowed: ...)``."""
+    known = sorted(allowed)
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"unknown key ({hint}allowed: {', '.join(known)})"
+
+
+def error_reason(err: Mapping[str, Any], allowed: Iterable[str] | None = None) -> str:
+    """What one pydantic error means, in tradeloop's words. ``allowed``: the keys of the model
+    an unknown key was found in (for a 'did you mean' hint)."""
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    if kind == "missing":
+        return "required"
+    if kind == "extra_forbidden":
+        loc = err.get("loc") or ("",)
+        return unknown_key_reason(str(loc[-1]), allowed) if allowed is not None else "unknown key"
+    bounds = {
+        "greater_than": ("must be >", "gt"),
+        "greater_than_equal": ("must be >=", "ge"),
+        "less_than": ("must be <", "lt"),
+        "less_than_equal": ("must be <=", "le"),
+    }
+    if kind in bounds:
+        text, key = bounds[kind]
+        return f"{text} {_num(ctx.get(key))}"
+    simple = {
+        "float_type": "must be a number",
+        "float_parsing": "must be a number",
+        "int_type": "must be a number",
+        "int_parsing": "must be a number",
+        "int_from_float": "must be a whole number",
+        "finite_number": "must be a finite number",
+        "bool_type": "must be true or false",
+        "bool_parsing": "must be true or false",
+        "string_type": "must be a string (quote it in YAML)",
+        "string_pattern_mismatch": "must be a name of letters, digits and _",
+        "dict_type": "must be a mapping",
+        "model_type": "must be a mapping",
+        "model_attributes_type": "must be a mapping",
+        "list_type": "must be a list",
+        "too_short": "must not be empty",
+    }
+    if kind in simple:
+        return simple[kind]
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected')}"
+    if kind == "value_error" and "error" in ctx:
+        return str(ctx["error"])
+    msg = str(err.get("msg", "invalid value"))
+    return msg[:1].lower() + msg[1:]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Hashable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,8 +20,10 @@ from tradeloop.config._base import (
     _FIELD_ERROR,
     ConfigValidationError,
     _Section,
+    error_reason,
     field_error,
     none_to_empty,
+    unknown_key_reason,
 )
 from tradeloop.config.broker import AlpacaBrokerConfig, BrokerSection, SimulatedBrokerConfig
 from tradeloop.config.costs import CostsConfig, build_commission, build_slippage
@@ -142,53 +143,9 @@ def _model_at(loc: tuple[str, ...]) -> type[BaseModel] | None:
     return model
 
 
-def _num(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
 def _reason(err: Mapping[str, Any], loc: tuple[str, ...]) -> str:
-    kind = err["type"]
-    ctx = err.get("ctx") or {}
-    if kind == "missing":
-        return "required"
-    if kind == "extra_forbidden":
-        model = _model_at(loc[:-1])
-        if model is None:
-            return "unknown key"
-        known = sorted(model.model_fields)
-        close = difflib.get_close_matches(loc[-1], known, n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        return f"unknown key ({hint}allowed: {', '.join(known)})"
-    if kind == "greater_than":
-        return f"must be > {_num(ctx.get('gt'))}"
-    if kind == "greater_than_equal":
-        return f"must be >= {_num(ctx.get('ge'))}"
-    if kind == "less_than":
-        return f"must be < {_num(ctx.get('lt'))}"
-    if kind == "less_than_equal":
-        return f"must be <= {_num(ctx.get('le'))}"
-    if kind in ("float_type", "float_parsing", "int_type", "int_parsing"):
-        return "must be a number"
-    if kind == "finite_number":
-        return "must be a finite number"
-    if kind in ("bool_type", "bool_parsing"):
-        return "must be true or false"
-    if kind == "string_type":
-        return "must be a string (quote it in YAML)"
-    if kind in ("dict_type", "model_type", "model_attributes_type"):
-        return "must be a mapping"
-    if kind == "list_type":
-        return "must be a list"
-    if kind == "literal_error":
-        return f"must be one of {ctx.get('expected')}"
-    if kind == "too_short":
-        return "must not be empty"
-    if kind == "value_error" and "error" in ctx:
-        return str(ctx["error"])
-    msg = str(err.get("msg", "invalid value"))
-    return msg[:1].lower() + msg[1:]
+    model = _model_at(loc[:-1]) if err["type"] == "extra_forbidden" else None
+    return error_reason(err, model.model_fields if model is not None else None)
 
 
 def _convert_validation_error(exc: ValidationError) -> ConfigValidationError:
@@ -208,10 +165,7 @@ def _convert_validation_error(exc: ValidationError) -> ConfigValidationError:
         loc, tagged = _untag(loc)
         value = None if err["type"] == "missing" else err.get("input")
         if tagged is not None and err["type"] == "extra_forbidden":
-            known = sorted(tagged.model_fields)
-            close = difflib.get_close_matches(loc[-1], known, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            reason = f"unknown key ({hint}allowed: {', '.join(known)})"
+            reason = unknown_key_reason(loc[-1], tagged.model_fields)
         else:
             reason = _reason(err, loc)
         items.append((".".join(loc) or "config", value, reason))

@@ -1,14 +1,14 @@
-"""What both engines' contexts share: reading the account, the orders and the bar history.
+"""The strategy context both engines use: the account, the orders, the bar history.
 
 A :class:`~tradeloop.strategy.Context` is the strategy's whole view of the market. The two engines
-differ only in how an order request leaves (a call into the simulated exchange, or a request queued
-for a broker on the event loop), so everything else is written once, here.
+differ only in what their order manager does with a request (a call into the simulated exchange,
+or a request queued for a broker on the event loop), so the context is written once, here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Unpack
+from typing import Any, Protocol, Unpack
 
 from tradeloop.data.feed import BarFeed
 from tradeloop.errors import ConfigError
@@ -22,24 +22,51 @@ from tradeloop.execution.types import (
     Position,
 )
 
-__all__ = ["HISTORY_FIELDS", "BaseContext"]
+__all__ = ["HISTORY_FIELDS", "BaseContext", "OrderRouter"]
 
 HISTORY_FIELDS = ("open", "high", "low", "close", "volume")
 
 
+class OrderRouter(Protocol):
+    """Where a context sends requests: an engine's order manager (both engines have one)."""
+
+    @property
+    def book(self) -> OrderBook: ...
+
+    @property
+    def portfolio(self) -> Portfolio: ...
+
+    def submit(
+        self,
+        symbol: str,
+        side: OrderSide | str,
+        qty: float,
+        type: OrderType | str = OrderType.MARKET,
+        *,
+        now: int,
+        **params: Unpack[OrderParams],
+    ) -> Order: ...
+
+    def cancel(self, order: Order | str, now: int) -> bool: ...
+
+    def replace(self, order: Order | str, now: int, **changes: Any) -> Order: ...
+
+
 class BaseContext:
-    """The engine-independent part of a strategy context.
+    """A strategy context: reads the account, the orders and the bar history, and hands order
+    requests to the engine's order manager, stamped with the engine's clock.
 
     ``feed`` holds the bar history (a backtest's whole feed, or a growing one live) and ``rows``
     the row of each symbol's latest bar, so :meth:`history` never sees a future bar.
     """
 
-    __slots__ = ("_book", "_feed", "_portfolio", "_rows", "now")
+    __slots__ = ("_book", "_feed", "_manager", "_portfolio", "_rows", "now")
 
-    def __init__(self, feed: BarFeed, book: OrderBook, portfolio: Portfolio) -> None:
+    def __init__(self, feed: BarFeed, manager: OrderRouter) -> None:
         self._feed = feed
-        self._book = book
-        self._portfolio = portfolio
+        self._manager = manager
+        self._book = manager.book
+        self._portfolio = manager.portfolio
         self._rows: dict[str, int] = {}  # symbol -> row index of its latest bar
         self.now = 0
 
@@ -84,7 +111,15 @@ class BaseContext:
         type: OrderType | str = OrderType.MARKET,
         **params: Unpack[OrderParams],
     ) -> Order:
-        raise NotImplementedError
+        return self._manager.submit(symbol, side, qty, type, now=self.now, **params)
+
+    def cancel(self, order: Order | str) -> bool:
+        """Cancel ``order`` (or, if it was replaced, its newest replacement)."""
+        return self._manager.cancel(order, self.now)
+
+    def replace(self, order: Order | str, **changes: Any) -> Order:
+        """Replace ``order`` (or, if it was replaced, its newest replacement)."""
+        return self._manager.replace(order, self.now, **changes)
 
     def buy(self, symbol: str, qty: float, **kwargs: Any) -> Order:
         return self.submit_order(symbol, OrderSide.BUY, qty, **kwargs)

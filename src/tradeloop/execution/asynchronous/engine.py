@@ -26,7 +26,7 @@ import logging
 import time
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Unpack
+from typing import Any
 
 from tradeloop.data.feed import GrowingFeed
 from tradeloop.errors import ConfigError, EngineError, OrderNotFoundError, TradeloopError
@@ -41,10 +41,6 @@ from tradeloop.execution.types import (
     Bar,
     BrokerEvent,
     Fill,
-    Order,
-    OrderParams,
-    OrderSide,
-    OrderType,
     Position,
 )
 from tradeloop.persistence.journal import OrderJournal
@@ -66,27 +62,7 @@ class AsyncContext(BaseContext):
     stays open until the broker reports it canceled.
     """
 
-    __slots__ = ("_manager",)
-
-    def __init__(self, feed: GrowingFeed, manager: AsyncOrderManager) -> None:
-        super().__init__(feed, manager.book, manager.portfolio)
-        self._manager = manager
-
-    def submit_order(
-        self,
-        symbol: str,
-        side: OrderSide | str,
-        qty: float,
-        type: OrderType | str = OrderType.MARKET,
-        **params: Unpack[OrderParams],
-    ) -> Order:
-        return self._manager.submit(symbol, side, qty, type, now=self.now, **params)
-
-    def cancel(self, order: Order | str) -> bool:
-        return self._manager.cancel(order, self.now)
-
-    def replace(self, order: Order | str, **changes: Any) -> Order:
-        return self._manager.replace(order, self.now, **changes)
+    __slots__ = ()
 
 
 @dataclass

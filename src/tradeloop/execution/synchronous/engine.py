@@ -23,7 +23,6 @@ import math
 import time
 from array import array
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Unpack
 
 from tradeloop.data.feed import BarFeed, GrowingFeed
 from tradeloop.errors import ConfigError, DataError, EngineError
@@ -32,7 +31,7 @@ from tradeloop.execution.core.portfolio import Portfolio
 from tradeloop.execution.core.risk import RiskLimits, RiskManager
 from tradeloop.execution.sync_protocols import CommissionModel, SlippageModel
 from tradeloop.execution.synchronous.order_manager import SyncOrderManager
-from tradeloop.execution.types import Bar, Fill, Order, OrderParams, OrderSide, OrderType
+from tradeloop.execution.types import Bar, Fill, Order
 from tradeloop.results.result import BacktestResult, EquityCurve
 from tradeloop.strategy import Strategy
 
@@ -63,27 +62,7 @@ class SyncContext(BaseContext):
     ``rejected`` at once, and a cancel takes effect at once.
     """
 
-    __slots__ = ("_manager",)
-
-    def __init__(self, feed: BarFeed, manager: SyncOrderManager) -> None:
-        super().__init__(feed, manager.book, manager.portfolio)
-        self._manager = manager
-
-    def submit_order(
-        self,
-        symbol: str,
-        side: OrderSide | str,
-        qty: float,
-        type: OrderType | str = OrderType.MARKET,
-        **params: Unpack[OrderParams],
-    ) -> Order:
-        return self._manager.submit(symbol, side, qty, type, now=self.now, **params)
-
-    def cancel(self, order: Order | str) -> bool:
-        return self._manager.cancel(self._book.current(order), self.now)
-
-    def replace(self, order: Order | str, **changes: Any) -> Order:
-        return self._manager.replace(self._book.current(order), self.now, **changes)
+    __slots__ = ()
 
 
 class SyncExecutionEngine:

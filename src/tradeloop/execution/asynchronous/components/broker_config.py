@@ -34,7 +34,13 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from tradeloop.config._base import _FIELD_ERROR, ConfigValidationError, Number, field_error
+from tradeloop.config._base import (
+    _FIELD_ERROR,
+    ConfigValidationError,
+    Number,
+    error_reason,
+    field_error,
+)
 from tradeloop.errors import ConfigError
 
 __all__ = [
@@ -308,36 +314,9 @@ class BrokerConfig(BaseModel):
 
 
 def _reason(err: Mapping[str, Any]) -> str:
-    kind = err["type"]
-    ctx = err.get("ctx") or {}
-    if kind == "missing":
-        return "required"
-    if kind == "extra_forbidden":
-        return f"unknown key (allowed: {', '.join(sorted(BrokerConfig.model_fields))})"
-    if kind == "greater_than":
-        return f"must be > {ctx.get('gt')}"
-    if kind == "greater_than_equal":
-        return f"must be >= {ctx.get('ge')}"
-    if kind in ("int_type", "int_parsing", "int_from_float"):
-        return "must be an integer"
-    if kind in ("float_type", "float_parsing"):
-        return "must be a number"
-    if kind == "finite_number":
-        return "must be a finite number"
-    if kind in ("bool_type", "bool_parsing"):
-        return "must be true or false"
-    if kind == "string_type":
-        return "must be a string"
-    if kind == "string_pattern_mismatch":
+    if err["type"] == "string_pattern_mismatch":
         return "must be an environment variable name (letters, digits and _)"
-    if kind == "literal_error":
-        return f"must be one of {ctx.get('expected')}"
-    if kind in ("model_type", "dict_type", "model_attributes_type"):
-        return "must be a mapping"
-    if kind == "value_error" and "error" in ctx:
-        return str(ctx["error"])
-    msg = str(err.get("msg", "invalid value"))
-    return msg[:1].lower() + msg[1:]
+    return error_reason(err, BrokerConfig.model_fields)
 
 
 def _known_secrets(data: Any) -> frozenset[str]:
