@@ -777,3 +777,71 @@ def test_build_risk_prefixes_core_errors() -> None:
         build_risk(section)
     assert info.value.field == "risk.max_open_orders"
     assert info.value.value == 0
+
+
+# ------------------------------------------------------------- data.timestamp_unit, resample
+
+
+def write_epoch_bars(path: Path, unit_factor: int, n: int = 40) -> Path:
+    """``write_bars`` with the dates as epoch numbers (``unit_factor`` per second)."""
+    write_bars(path, n)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    out = [lines[0]]
+    for line in lines[1:]:
+        day, rest = line.split(",", 1)
+        seconds = (date.fromisoformat(day) - date(1970, 1, 1)).days * 86_400
+        out.append(f"{seconds * unit_factor},{rest}")
+    path.write_text("\n".join(out) + "\n", encoding="utf-8")
+    return path
+
+
+def test_timestamp_unit_reaches_the_loader(tmp_path: Path) -> None:
+    write_bars(tmp_path / "iso.csv")
+    write_epoch_bars(tmp_path / "ms.csv", 1000)
+    want = build_feed(parse_config(cfg_with(data={"path": "iso.csv", "symbol": "X"}), tmp_path))
+    for data in (
+        {"path": "ms.csv", "symbol": "X", "timestamp_unit": "ms"},
+        {"path": "ms.csv", "symbol": "X"},  # detected from the digits
+        {"files": {"X": "ms.csv"}, "timestamp_unit": "ms"},
+    ):
+        cfg = parse_config(cfg_with(data=data), base_dir=tmp_path)
+        assert build_feed(cfg)["X"].ts == want["X"].ts
+    wrong = parse_config(
+        cfg_with(data={"path": "ms.csv", "symbol": "X", "timestamp_unit": "s"}), tmp_path
+    )
+    with pytest.raises(TradeloopError) as info:
+        build_feed(wrong)
+    assert info.value.field == "timestamp"  # type: ignore[attr-defined]
+    assert "timestamp_unit='s'" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "reason"),
+    [
+        ({"path": "bars.csv", "timestamp_unit": "sec"}, "data.timestamp_unit", "one of"),
+        ({"path": "bars.csv", "timestamp_unit": 1000}, "data.timestamp_unit", "one of"),
+        ({"sample": "daily", "timestamp_unit": "ms"}, "data.timestamp_unit", "data files"),
+        ({"sample": "daily", "resample": "7min"}, "data.resample", "divide a day"),
+        ({"sample": "daily", "resample": "5m"}, "data.resample", "'min'"),
+        ({"sample": "daily", "resample": 60}, "data.resample", "string"),
+        ({"symbols": ["X"], "resample": "1h"}, "data.resample", "Resampler"),
+    ],
+)
+def test_bad_timestamp_unit_and_resample(data: dict[str, Any], field: str, reason: str) -> None:
+    err = expect_error(cfg_with(data=data))
+    assert err.field == field
+    assert err.value == data[field.split(".")[1]]
+    assert reason in err.reason
+
+
+def test_resample_is_applied_by_build_feed() -> None:
+    from tradeloop.data.resample import resample
+    from tradeloop.data.sample import load_sample
+
+    cfg = parse_config(cfg_with(data={"sample": "minute", "symbols": ["ACME"], "resample": "1h"}))
+    assert cfg.data.resample == "1h"
+    feed = build_feed(cfg)
+    want = resample(load_sample("minute", symbols=["ACME"]), "1h")
+    assert feed["ACME"].ts == want["ACME"].ts
+    assert feed["ACME"].close == want["ACME"].close
+    assert len(feed) == 140  # 20 sessions of 7 hourly buckets (UTC hours)

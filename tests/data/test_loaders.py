@@ -545,3 +545,134 @@ def test_multi_symbol_timeline_order() -> None:
         ("AAA", 2),
     ]
     assert feed.start == T0 and feed.end == T0 + 4 * DAY
+
+
+# ------------------------------------------------------------------------------ epoch numbers
+
+T0_S = T0 // 10**9  # 1577998800: 2020-01-02T21:00:00Z in seconds
+DAY_S = 86_400
+
+
+def epoch_bars(ts: list[Any], column: str = "timestamp") -> pd.DataFrame:
+    df = bars(len(ts)).drop(columns="timestamp")
+    df.insert(0, column, ts)
+    return df
+
+
+@pytest.mark.parametrize(
+    ("unit", "factor"), [("s", 10**9), ("ms", 10**6), ("us", 10**3), ("ns", 1)]
+)
+def test_integer_timestamps_in_each_unit_are_detected(unit: str, factor: int) -> None:
+    ts = [T0_S * 10**9 // factor + i * DAY_S * 10**9 // factor for i in range(3)]
+    want = [T0, T0 + DAY, T0 + 2 * DAY]
+    assert from_dataframe(epoch_bars(ts), "X")["X"].ts == want
+    assert from_dataframe(epoch_bars(ts), "X", timestamp_unit=unit)["X"].ts == want
+
+
+def test_epoch_seconds_in_a_csv_file_load_as_2020(tmp_path: Path) -> None:
+    # The bug this fixes: seconds were read as nanoseconds, putting every bar in January 1970.
+    iso = write_csv(bars(5), tmp_path / "iso.csv")
+    epoch = write_csv(epoch_bars([T0_S + i * DAY_S for i in range(5)]), tmp_path / "epoch.csv")
+    assert pd.read_csv(epoch)["timestamp"].dtype == np.int64
+    assert load_csv(epoch, "X")["X"].ts == load_csv(iso, "X")["X"].ts
+    ms = write_csv(epoch_bars([(T0_S + i * DAY_S) * 1000 for i in range(5)]), tmp_path / "ms.csv")
+    assert load_bars(ms, symbol="X", timestamp_unit="ms")["X"].ts == load_csv(iso, "X")["X"].ts
+    assert load_bars({"X": ms}, timestamp_unit="ms")["X"].ts == load_csv(iso, "X")["X"].ts
+
+
+def test_epoch_seconds_in_parquet(tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow")
+    path = tmp_path / "bars.parquet"
+    epoch_bars([(T0_S + i * DAY_S) * 1000 for i in range(3)]).to_parquet(path)
+    assert load_parquet(path, "X")["X"].ts == [T0, T0 + DAY, T0 + 2 * DAY]
+
+
+def test_fractional_and_float_epoch_seconds() -> None:
+    ts = [T0_S + 0.5, T0_S + 1.25, T0_S + 2.0]
+    got = from_dataframe(epoch_bars(ts), "X")["X"].ts
+    assert got == [T0 + 500_000_000, T0 + 1_250_000_000, T0 + 2 * 10**9]
+    whole = [float(T0_S * 1000), float((T0_S + 1) * 1000)]  # whole milliseconds stored as floats
+    assert from_dataframe(epoch_bars(whole), "X")["X"].ts == [T0, T0 + 10**9]
+
+
+def test_eight_digit_integers_are_yyyymmdd_dates(tmp_path: Path) -> None:
+    path = write_csv(epoch_bars([20200102, 20200103, 20200106], "date"), tmp_path / "d.csv")
+    midnight = T0 - 21 * HOUR
+    assert load_csv(path, "X")["X"].ts == [midnight, midnight + DAY, midnight + 4 * DAY]
+    err = reject(epoch_bars([20200102, 20201301], "date"))
+    assert (err.field, err.value) == ("timestamp", 20201301)
+    assert "YYYYMMDD" in err.reason and "at row 2" in err.reason and "'date'" in err.reason
+
+
+def test_an_explicit_unit_reads_early_1970s_values() -> None:
+    # 10 and 11 days after the epoch in seconds: too few digits to detect, fine when told.
+    ts = [10 * DAY_S, 11 * DAY_S]
+    assert reject(epoch_bars(ts)).field == "timestamp"
+    got = from_dataframe(epoch_bars(ts), "X", timestamp_unit="s")["X"].ts
+    assert got == [10 * DAY, 11 * DAY]
+
+
+@pytest.mark.parametrize(
+    ("ts", "row", "value", "words"),
+    [
+        ([T0_S, T0_S + 1, (T0_S + 2) * 1000], 3, (T0_S + 2) * 1000, "mixes units: ms"),
+        ([T0_S * 10**9, T0_S], 2, T0_S, "mixes units: s"),
+        ([T0_S, 12_345], 2, 12_345, "not an epoch time"),
+        ([T0_S * 10, T0_S * 11], 1, T0_S * 10, "not an epoch time"),  # 11 digits
+        ([-T0_S], 1, -T0_S, "not an epoch time"),
+        ([0], 1, 0, "not an epoch time"),
+        ([9_999_999_999], 1, 9_999_999_999, "2200 or later"),  # 10 digits: year 2286
+    ],
+)
+def test_implausible_epoch_numbers_are_rejected(
+    ts: list[int], row: int, value: int, words: str
+) -> None:
+    err = reject(epoch_bars(ts, "time"))
+    assert (err.field, err.value) == ("timestamp", value)
+    assert words in err.reason
+    assert f"at row {row} " in err.reason
+    assert "column 'time'" in err.reason
+    assert "timestamp_unit" in err.reason  # says what to set
+
+
+@pytest.mark.parametrize(
+    ("ts", "unit", "words"),
+    [
+        ([T0_S], "ms", None),  # 1970-01-19: odd but possible, so accepted
+        ([T0_S * 1000], "s", "2200 or later"),  # milliseconds read as seconds
+        ([T0_S], "us", "before 1970-01-02"),  # seconds read as microseconds
+        ([T0_S], "ns", "before 1970-01-02"),  # seconds read as nanoseconds: the old behaviour
+        ([-1], "s", "before 1970-01-02"),
+        ([T0_S + 0.5], "ns", "before 1970-01-02"),
+    ],
+)
+def test_an_explicit_unit_is_checked(ts: list[Any], unit: str, words: str | None) -> None:
+    if words is None:
+        assert from_dataframe(epoch_bars(ts), "X", timestamp_unit=unit)["X"].ts == [T0_S * 10**6]
+        return
+    with pytest.raises(DataError) as info:
+        from_dataframe(epoch_bars(ts), "X", timestamp_unit=unit)
+    err = info.value
+    assert (err.field, err.value) == ("timestamp", ts[0])
+    assert words in err.reason and f"timestamp_unit={unit!r}" in err.reason
+    assert "at row 1 " in err.reason and "column 'timestamp'" in err.reason
+
+
+@pytest.mark.parametrize("unit", ["sec", "S", "", "minutes", 1])
+def test_bad_timestamp_unit_argument(unit: Any) -> None:
+    for call in (
+        lambda: from_dataframe(bars(), "X", timestamp_unit=unit),
+        lambda: load_bars(bars(), symbol="X", timestamp_unit=unit),
+        lambda: validate_bars(bars(), symbol="X", timestamp_unit=unit),
+    ):
+        if unit == "S":  # case and spaces do not matter
+            assert call() is not None
+            continue
+        with pytest.raises(DataError) as info:
+            call()
+        assert (info.value.field, info.value.value) == ("timestamp_unit", unit)
+
+
+def test_text_timestamps_ignore_the_unit() -> None:
+    feed = from_dataframe(bars(3), "X", timestamp_unit="ms")
+    assert feed["X"].ts == [T0, T0 + DAY, T0 + 2 * DAY]

@@ -20,6 +20,9 @@ A config file has seven sections, one module each; only ``data`` and ``strategy`
       symbols: [ACME, BOLT]   # optional subset
       start: 2021-01-01       # optional, inclusive
       end: 2022-12-31         # optional, inclusive
+      # timestamp_unit: ms    # files only: unit of numeric timestamps, s | ms | us | ns
+      #                       # (default: told from their number of digits)
+      # resample: 1h          # optional: coarser bars in UTC buckets (5min, 15min, 1h, 1d, ...)
     strategy:
       name: sma_cross         # built-in name | package.module:ClassName | file.py:ClassName
       params: {fast: 10, slow: 30}

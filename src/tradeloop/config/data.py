@@ -41,7 +41,13 @@ def _single_to_list(value: Any) -> Any:
 
 
 class DataConfig(_Section):
-    """Where the bars come from: the embedded ``sample``, one file (``path``) or ``files``."""
+    """Where the bars come from: the embedded ``sample``, one file (``path``) or ``files``.
+
+    ``timestamp_unit`` (``s``, ``ms``, ``us``, ``ns``) is the unit of numeric timestamps in the
+    files (detected from their number of digits when not given); ``resample`` (``5min``, ``1h``,
+    ``1d``, ...) aggregates the loaded bars into coarser UTC buckets (see
+    :mod:`tradeloop.data.resample`).
+    """
 
     sample: Literal["daily", "minute"] | None = None
     path: Path | None = None
@@ -53,6 +59,8 @@ class DataConfig(_Section):
     )
     start: Annotated[str | None, BeforeValidator(_date_to_str)] = None
     end: Annotated[str | None, BeforeValidator(_date_to_str)] = None
+    timestamp_unit: Literal["s", "ms", "us", "ns"] | None = None
+    resample: str | None = None
 
     @property
     def sources(self) -> list[str]:
@@ -75,6 +83,26 @@ class DataConfig(_Section):
             )
         if self.format is not None and self.sample is not None:
             raise field_error("format", self.format, "does not apply to the embedded sample")
+        if self.timestamp_unit is not None and (self.sample is not None or not given):
+            raise field_error(
+                "timestamp_unit",
+                self.timestamp_unit,
+                "only applies to data files (data.path or data.files)",
+            )
+        if self.resample is not None:
+            from tradeloop.data.resample import parse_rule
+
+            try:
+                parse_rule(self.resample)
+            except ConfigError as exc:
+                raise field_error("resample", self.resample, exc.reason) from None
+            if not given:
+                raise field_error(
+                    "resample",
+                    self.resample,
+                    "needs a data source (sample, path or files); to aggregate a broker's bar "
+                    "stream, use tradeloop.data.resample.Resampler in the strategy",
+                )
         if self.symbols is not None:
             dupes = sorted({s for s in self.symbols if self.symbols.count(s) > 1})
             if dupes:
@@ -107,8 +135,18 @@ class DataConfig(_Section):
 
 
 def build_feed(cfg: TradeloopConfig | DataConfig) -> BarFeed:
-    """Load the bars described by ``data`` (this is where pandas gets imported)."""
+    """Load the bars described by ``data`` (this is where pandas gets imported), then resample
+    them if ``data.resample`` says so (after the ``symbols``/``start``/``end`` selection)."""
     d = cfg if isinstance(cfg, DataConfig) else cfg.data
+    feed = _load(d)
+    if d.resample is not None:
+        from tradeloop.data.resample import resample
+
+        feed = resample(feed, d.resample)
+    return feed
+
+
+def _load(d: DataConfig) -> BarFeed:
     symbols = list(d.symbols) if d.symbols is not None else None
     if d.sample is not None:
         from tradeloop.data.sample import load_sample
@@ -121,10 +159,23 @@ def build_feed(cfg: TradeloopConfig | DataConfig) -> BarFeed:
         if not d.path.is_file():
             raise ConfigError("data.path", str(d.path), "file not found")
         return load_bars(
-            d.path, symbol=d.symbol, symbols=symbols, start=d.start, end=d.end, format=d.format
+            d.path,
+            symbol=d.symbol,
+            symbols=symbols,
+            start=d.start,
+            end=d.end,
+            format=d.format,
+            timestamp_unit=d.timestamp_unit,
         )
     files = d.files or {}
     for sym, p in files.items():
         if not p.is_file():
             raise ConfigError(f"data.files.{sym}", str(p), "file not found")
-    return load_bars(dict(files), symbols=symbols, start=d.start, end=d.end, format=d.format)
+    return load_bars(
+        dict(files),
+        symbols=symbols,
+        start=d.start,
+        end=d.end,
+        format=d.format,
+        timestamp_unit=d.timestamp_unit,
+    )

@@ -1,4 +1,6 @@
-"""Market data: the :class:`BarFeed` the engines read, its loaders and an embedded sample.
+"""Market data: the :class:`BarFeed` the engines read, its loaders, an embedded sample, and
+coarser timeframes: :class:`Resampler` bar by bar, ``tradeloop.data.resample.resample`` for a
+whole feed (the module's name, so it is not re-exported here).
 
 Importing this package stays light (no pandas, no numpy): the loaders and the sample helpers are
 imported on first access (PEP 562), so ``from tradeloop.data import load_bars`` works but only
@@ -20,11 +22,13 @@ if TYPE_CHECKING:
         load_parquet,
         validate_bars,
     )
+    from tradeloop.data.resample import Resampler
     from tradeloop.data.sample import SAMPLE_SYMBOLS, load_sample, sample_frame, sample_path
 
 __all__ = [
     "SAMPLE_SYMBOLS",
     "BarFeed",
+    "Resampler",
     "SymbolSeries",
     "from_dataframe",
     "load_bars",
@@ -42,6 +46,7 @@ _LAZY = {
     "load_csv": "tradeloop.data.loaders",
     "load_parquet": "tradeloop.data.loaders",
     "validate_bars": "tradeloop.data.loaders",
+    "Resampler": "tradeloop.data.resample",
     "SAMPLE_SYMBOLS": "tradeloop.data.sample",
     "load_sample": "tradeloop.data.sample",
     "sample_frame": "tradeloop.data.sample",

@@ -13,17 +13,27 @@ Accepted input
     be called ``timestamp``, ``time``, ``date``, ``datetime`` or ``ts``; a ``DatetimeIndex`` (or an
     index level with one of those names) works too. The symbol column (``symbol`` or ``ticker``) is
     optional when a ``symbol`` is passed. Timestamps are parsed with pandas: naive ones are taken
-    as UTC, timezone-aware ones converted to UTC, integers are nanoseconds since the epoch.
+    as UTC, timezone-aware ones converted to UTC.
+
+Numeric timestamps
+    Numbers are times since the Unix epoch (UTC) in the unit ``timestamp_unit`` names (``s``,
+    ``ms``, ``us`` or ``ns``), or, without it, the unit their number of digits gives: 9-10
+    digits are seconds, 12-13 milliseconds, 15-16 microseconds, 18-19 nanoseconds (each range
+    covers 1973-03-03 .. 2286; e.g. 1577998800, 1577998800000); when it is not set, 8-digit
+    integers are ``YYYYMMDD`` dates (20200102). Rejected, naming the column, row and value and
+    what to set: a value that fits none of these, a column mixing units, and any time before
+    1970-01-02 or from 2200 on (e.g. seconds read as milliseconds).
 
 Checks (vectorised; the first offending row is reported)
-    missing columns, empty data, missing values, non-numeric or infinite values, unparseable
-    timestamps, timestamps not strictly increasing within a symbol (in the order given: a file is
-    never sorted before this check), prices <= 0, ``high < low``, ``open``/``close`` outside
-    ``[low, high]`` and negative volume.
+    missing columns, empty data, missing values, non-numeric or infinite values, unparseable or
+    implausible timestamps, timestamps not strictly increasing within a symbol (in the order
+    given: a file is never sorted before this check), prices <= 0, ``high < low``,
+    ``open``/``close`` outside ``[low, high]`` and negative volume.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import warnings
@@ -41,6 +51,7 @@ from tradeloop.errors import DataError
 
 __all__ = [
     "SYMBOL_ALIASES",
+    "TIMESTAMP_UNITS",
     "TS_ALIASES",
     "from_dataframe",
     "load_bars",
@@ -60,6 +71,27 @@ PRICE_COLUMNS = ("open", "high", "low", "close")
 VALUE_COLUMNS = (*PRICE_COLUMNS, "volume")
 OUTPUT_COLUMNS = ("symbol", "ts", *VALUE_COLUMNS)
 
+TIMESTAMP_UNITS: tuple[str, ...] = ("s", "ms", "us", "ns")
+_UNIT_NS = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
+_EARLIEST_NS = 86_400 * 10**9  # 1970-01-02T00:00Z: anything earlier is a unit mistake
+_LATEST_NS = 7_258_118_400 * 10**9  # 2200-01-01T00:00Z (exclusive)
+# Magnitude classes of numeric timestamps, by number of digits: (lower bound, unit or None).
+_DIGIT_CLASSES: tuple[tuple[float, str | None], ...] = (
+    (-math.inf, None),
+    (1e7, "yyyymmdd"),
+    (1e8, "s"),
+    (1e10, None),
+    (1e11, "ms"),
+    (1e13, None),
+    (1e14, "us"),
+    (1e16, None),
+    (1e17, "ns"),
+)
+_UNIT_NAMES = {"s": "seconds", "ms": "milliseconds", "us": "microseconds", "ns": "nanoseconds"}
+_SET_UNIT = (
+    "pass timestamp_unit='s', 'ms', 'us' or 'ns' (data.timestamp_unit in a config) to say which"
+)
+
 _CSV_SUFFIXES = (".csv", ".csv.gz")
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 _DAY_NS = 86_400 * 10**9
@@ -75,7 +107,11 @@ BoolArray: TypeAlias = npt.NDArray[np.bool_]
 
 
 def validate_bars(
-    df: pd.DataFrame, source: str = "<dataframe>", symbol: str | None = None
+    df: pd.DataFrame,
+    source: str = "<dataframe>",
+    symbol: str | None = None,
+    *,
+    timestamp_unit: str | None = None,
 ) -> pd.DataFrame:
     """Check raw bars and normalise them to tradeloop's long format.
 
@@ -84,6 +120,8 @@ def validate_bars(
         source: name of the data's origin (a file name), used in error messages.
         symbol: the symbol of every row when ``df`` has no symbol column. If it has one, every
             row must hold this symbol.
+        timestamp_unit: the unit of numeric timestamps (``s``, ``ms``, ``us``, ``ns``); by
+            default it is told from their number of digits. Text and datetime columns ignore it.
 
     Returns:
         A new frame with columns ``symbol`` (str), ``ts`` (int64 ns UTC), ``open``, ``high``,
@@ -92,9 +130,10 @@ def validate_bars(
     Raises:
         DataError: on the first problem found, naming the field, value, row and source.
     """
+    unit = _check_unit(timestamp_unit)
     if len(df) == 0:
         raise DataError("rows", 0, f"no bars in {source}")
-    raw = _pick_columns(df, source)
+    raw, ts_column = _pick_columns(df, source)
     n = len(raw)
     where = _RowDescriber(source, raw["timestamp"], raw.get("symbol"))
 
@@ -136,7 +175,7 @@ def validate_bars(
     )
 
     # Timestamps, then their order within each symbol, in the order given.
-    ts = _parse_timestamps(raw["timestamp"], where)
+    ts = _parse_timestamps(raw["timestamp"], where, unit, ts_column)
     where.ts = ts
     codes, uniques = pd.factorize(sym_col)
     _check_increasing(ts, np.asarray(codes, dtype=np.int64), len(uniques), where)
@@ -191,8 +230,9 @@ class _RowDescriber:
         return f"at row {i + 1} ({details}) of {self.source}"
 
 
-def _pick_columns(df: pd.DataFrame, source: str) -> pd.DataFrame:
-    """The timestamp, optional symbol and OHLCV columns of ``df``, under their canonical names."""
+def _pick_columns(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, str]:
+    """The timestamp, optional symbol and OHLCV columns of ``df``, under their canonical names,
+    and the timestamp column's own name."""
     names = _normalised_names(df, source)
     if not any(a in names for a in TS_ALIASES):
         index_names = {str(n).strip().lower() for n in df.index.names if n is not None}
@@ -225,9 +265,10 @@ def _pick_columns(df: pd.DataFrame, source: str) -> pd.DataFrame:
             missing,
             f"missing required column(s) in {source}; found columns: {found}",
         )
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {canonical: df[original].reset_index(drop=True) for canonical, original in picked.items()}
     )
+    return frame, str(picked["timestamp"])
 
 
 def _normalised_names(df: pd.DataFrame, source: str) -> dict[str, Any]:
@@ -250,8 +291,23 @@ def _as_float(col: pd.Series) -> FloatArray:
     return pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def _parse_timestamps(raw: pd.Series, where: _RowDescriber) -> IntArray:
-    """Parse a timestamp column to int64 ns UTC, reporting the first value pandas cannot read."""
+def _check_unit(unit: str | None) -> str | None:
+    if unit is None:
+        return None
+    if not isinstance(unit, str) or unit.strip().lower() not in TIMESTAMP_UNITS:
+        raise DataError("timestamp_unit", unit, f"expected one of {', '.join(TIMESTAMP_UNITS)}")
+    return unit.strip().lower()
+
+
+def _parse_timestamps(
+    raw: pd.Series, where: _RowDescriber, unit: str | None = None, column: str = "timestamp"
+) -> IntArray:
+    """Parse a timestamp column to int64 ns UTC, reporting the first value pandas cannot read.
+
+    Numeric columns are epoch times (see :func:`_epoch_to_ns`); text and datetimes go through
+    pandas."""
+    if pd.api.types.is_numeric_dtype(raw.dtype) and not pd.api.types.is_bool_dtype(raw.dtype):
+        return _epoch_to_ns(raw, where, unit, column)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "could not infer format"
         try:
@@ -277,6 +333,100 @@ def _parse_timestamps(raw: pd.Series, where: _RowDescriber) -> IntArray:
         i = int(out.argmax())
         raise DataError(
             "timestamp", raw.iloc[i], f"outside the supported range 1677..2262 {where(i)}"
+        )
+    return np.asarray(parsed.dt.as_unit("ns").astype("int64"), dtype=np.int64)
+
+
+def _epoch_to_ns(raw: pd.Series, where: _RowDescriber, unit: str | None, column: str) -> IntArray:
+    """Numeric epoch timestamps to int64 ns, in ``unit`` or the unit their digits give."""
+    values = raw.to_numpy()
+    if values.dtype.kind not in "iuf":  # an extension dtype without a numpy equivalent
+        values = raw.to_numpy(dtype=np.float64)
+    if (
+        values.dtype.kind == "f"
+        and bool(np.all(values == np.round(values)))
+        and bool(np.all(np.abs(values) < 2.0**63))
+    ):
+        values = values.astype(np.int64)  # whole numbers stored as floats
+    col = f"column {column!r}"
+    given = unit is not None
+    if unit is None:
+        unit = _detect_unit(values, where, col)
+        if unit == "yyyymmdd":
+            return _yyyymmdd_to_ns(values, where, col)
+    factor = _UNIT_NS[unit]
+    if values.dtype.kind == "f":
+        ns_f = values * float(factor)
+        early, late = ns_f < _EARLIEST_NS, ns_f >= _LATEST_NS
+    else:
+        ints = values.astype(np.int64)
+        early = ints < -(-_EARLIEST_NS // factor)
+        late = ints > (_LATEST_NS - 1) // factor
+    bad = early | late
+    if bad.any():
+        i = int(bad.argmax())
+        when = "before 1970-01-02" if early[i] else "in 2200 or later"
+        if given:
+            fix = f"check timestamp_unit={unit!r} (s, ms, us, ns), or leave it unset to detect it"
+        else:
+            fix = f"is the unit right? If not, {_SET_UNIT}"
+        raise DataError(
+            "timestamp",
+            values[i].item(),
+            f"{col}: read as {_UNIT_NAMES[unit]} since 1970 this is {when} {where(i)}; {fix}",
+        )
+    if values.dtype.kind == "f":  # whole and fractional parts apart: ns exceed float precision
+        whole = np.floor(values)
+        ns = whole.astype(np.int64) * np.int64(factor)
+        return np.asarray(ns + np.round((values - whole) * factor).astype(np.int64), np.int64)
+    return np.asarray(values.astype(np.int64) * np.int64(factor), dtype=np.int64)
+
+
+def _detect_unit(values: npt.NDArray[Any], where: _RowDescriber, col: str) -> str:
+    """The one unit every value's number of digits gives (``yyyymmdd`` for 8-digit integers)."""
+    bounds = np.array([b for b, _ in _DIGIT_CLASSES[1:]], dtype=np.float64)
+    classes = np.searchsorted(bounds, values.astype(np.float64), side="right")
+    units = [u for _, u in _DIGIT_CLASSES]
+    if values.dtype.kind == "f":  # fractional: never a YYYYMMDD date
+        classes[classes == units.index("yyyymmdd")] = 0
+    unknown = np.isin(classes, [k for k, u in enumerate(units) if u is None])
+    if unknown.any():
+        i = int(unknown.argmax())
+        raise DataError(
+            "timestamp",
+            values[i].item(),
+            f"{col}: not an epoch time in s, ms, us or ns by its number of digits (9-10, 12-13, "
+            f"15-16 or 18-19 for 1973..2286) {where(i)}; if it is one, {_SET_UNIT}",
+        )
+    mixed = classes != classes[0]
+    if mixed.any():
+        i = int(mixed.argmax())
+        first, other = units[int(classes[0])], units[int(classes[i])]
+        raise DataError(
+            "timestamp",
+            values[i].item(),
+            f"{col} mixes units: {other} by its number of digits {where(i)}, but {first} at "
+            f"row 1 ({values[0].item()!r}); write every value in one unit, then {_SET_UNIT}",
+        )
+    unit = units[int(classes[0])]
+    assert unit is not None
+    return unit
+
+
+def _yyyymmdd_to_ns(values: npt.NDArray[Any], where: _RowDescriber, col: str) -> IntArray:
+    """Eight-digit integers as ``YYYYMMDD`` dates (midnight UTC)."""
+    parsed = pd.to_datetime(
+        pd.Series(values.astype(np.int64)).astype(str), format="%Y%m%d", errors="coerce", utc=True
+    )
+    lo, hi = pd.Timestamp("1900-01-01", tz="UTC"), pd.Timestamp("2200-01-01", tz="UTC")
+    bad = (parsed.isna() | (parsed < lo) | (parsed >= hi)).to_numpy(dtype=bool)
+    if bad.any():
+        i = int(bad.argmax())
+        raise DataError(
+            "timestamp",
+            values[i].item(),
+            f"{col}: an 8-digit number is read as a YYYYMMDD date (1900..2199), and this is not "
+            f"one {where(i)}; if it is an epoch time, {_SET_UNIT}",
         )
     return np.asarray(parsed.dt.as_unit("ns").astype("int64"), dtype=np.int64)
 
@@ -466,10 +616,12 @@ def _format_of(path: PathLike, format: str | None) -> str:
     )
 
 
-def _validated_file(path: PathLike, symbol: str | None, format: str | None) -> pd.DataFrame:
+def _validated_file(
+    path: PathLike, symbol: str | None, format: str | None, timestamp_unit: str | None = None
+) -> pd.DataFrame:
     fmt = _format_of(path, format)
     raw = _read_csv(path) if fmt == "csv" else _read_parquet(path)
-    return validate_bars(raw, str(path), symbol)
+    return validate_bars(raw, str(path), symbol, timestamp_unit=timestamp_unit)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -483,14 +635,17 @@ def from_dataframe(
     symbols: Symbols | None = None,
     start: TimeLike | None = None,
     end: TimeLike | None = None,
+    timestamp_unit: str | None = None,
 ) -> BarFeed:
     """A feed from a DataFrame of bars (validated; see :func:`validate_bars`).
 
     ``symbol`` names the symbol of a frame without a symbol column. ``symbols`` keeps only those
     symbols; ``start``/``end`` keep bars in that time range, both inclusive (naive times are UTC,
-    a date-only ``end`` includes that whole day).
+    a date-only ``end`` includes that whole day). ``timestamp_unit`` (``s``, ``ms``, ``us``,
+    ``ns``) is the unit of numeric timestamps, detected from their digits when not given.
     """
-    return _build_feed(validate_bars(df, "<dataframe>", symbol), symbols, start, end, "<dataframe>")
+    frame = validate_bars(df, "<dataframe>", symbol, timestamp_unit=timestamp_unit)
+    return _build_feed(frame, symbols, start, end, "<dataframe>")
 
 
 def load_csv(
@@ -500,12 +655,13 @@ def load_csv(
     symbols: Symbols | None = None,
     start: TimeLike | None = None,
     end: TimeLike | None = None,
+    timestamp_unit: str | None = None,
 ) -> BarFeed:
     """A feed from a CSV file (compressed ones, e.g. ``.csv.gz``, too).
 
     Filters as :func:`from_dataframe`.
     """
-    frame = validate_bars(_read_csv(path), str(path), symbol)
+    frame = validate_bars(_read_csv(path), str(path), symbol, timestamp_unit=timestamp_unit)
     return _build_feed(frame, symbols, start, end, str(path))
 
 
@@ -516,12 +672,13 @@ def load_parquet(
     symbols: Symbols | None = None,
     start: TimeLike | None = None,
     end: TimeLike | None = None,
+    timestamp_unit: str | None = None,
 ) -> BarFeed:
     """A feed from a Parquet file (needs ``pip install 'tradeloop[parquet]'``).
 
     Filters as :func:`from_dataframe`.
     """
-    frame = validate_bars(_read_parquet(path), str(path), symbol)
+    frame = validate_bars(_read_parquet(path), str(path), symbol, timestamp_unit=timestamp_unit)
     return _build_feed(frame, symbols, start, end, str(path))
 
 
@@ -533,18 +690,22 @@ def load_bars(
     start: TimeLike | None = None,
     end: TimeLike | None = None,
     format: str | None = None,
+    timestamp_unit: str | None = None,
 ) -> BarFeed:
     """A feed from a file path, a DataFrame, or a mapping ``symbol -> path or DataFrame``.
 
     Files are CSV (``.csv``, ``.csv.gz``) or Parquet (``.parquet``, ``.pq``), told apart by
     suffix unless ``format`` (``"csv"`` or ``"parquet"``) is given. In a mapping, each key is the
-    symbol of its source (a symbol column there must agree). ``symbol``, ``symbols``, ``start``
-    and ``end`` work as in :func:`from_dataframe`.
+    symbol of its source (a symbol column there must agree). ``symbol``, ``symbols``, ``start``,
+    ``end`` and ``timestamp_unit`` work as in :func:`from_dataframe`.
     """
+    unit = _check_unit(timestamp_unit)
     if isinstance(source, pd.DataFrame):
-        return from_dataframe(source, symbol, symbols=symbols, start=start, end=end)
+        return from_dataframe(
+            source, symbol, symbols=symbols, start=start, end=end, timestamp_unit=unit
+        )
     if isinstance(source, str | os.PathLike):
-        frame = _validated_file(source, symbol, format)
+        frame = _validated_file(source, symbol, format, unit)
         return _build_feed(frame, symbols, start, end, str(source))
     if isinstance(source, Mapping):
         if symbol is not None:
@@ -562,9 +723,9 @@ def load_bars(
         for key in keys:
             item = source[key]
             if isinstance(item, pd.DataFrame):
-                parts.append(validate_bars(item, f"<dataframe {key}>", key))
+                parts.append(validate_bars(item, f"<dataframe {key}>", key, timestamp_unit=unit))
             else:
-                parts.append(_validated_file(item, key, format))
+                parts.append(_validated_file(item, key, format, unit))
         frame = pd.concat(parts, ignore_index=True)
         frame = frame.sort_values(["symbol", "ts"], kind="stable").reset_index(drop=True)
         return _build_feed(frame, None, start, end, "the mapping of sources")
