@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 __all__ = [
     "TERMINAL_STATUSES",
@@ -19,11 +19,14 @@ __all__ = [
     "EventKind",
     "Fill",
     "Order",
+    "OrderClass",
     "OrderParams",
     "OrderSide",
     "OrderStatus",
     "OrderType",
     "Position",
+    "StopLossParams",
+    "TakeProfitParams",
     "TimeInForce",
     "Trade",
     "ns_to_datetime",
@@ -59,8 +62,26 @@ class TimeInForce(StrEnum):
     FOK = "fok"
 
 
+class OrderClass(StrEnum):
+    """How an order is linked to others (Alpaca's ``order_class``).
+
+    * ``simple``: a single order.
+    * ``bracket``: an entry and two exit legs, a take-profit limit and a stop-loss; the legs wait
+      (``held``) until the entry fills, follow its filled quantity and cancel each other.
+    * ``oto`` (one-triggers-other): an entry and one exit leg, activated by the entry's fill.
+    * ``oco`` (one-cancels-other): two exits of an existing position, a take-profit limit (the
+      order itself) and a stop-loss leg; a fill of one reduces or cancels the other.
+    """
+
+    SIMPLE = "simple"
+    BRACKET = "bracket"
+    OCO = "oco"
+    OTO = "oto"
+
+
 class OrderStatus(StrEnum):
     NEW = "new"
+    HELD = "held"  # an exit leg waiting for its entry's fill (Alpaca's "held")
     ACCEPTED = "accepted"
     PARTIALLY_FILLED = "partially_filled"
     FILLED = "filled"
@@ -143,7 +164,10 @@ class Order:
         "eligible_after",
         "filled_qty",
         "id",
+        "legs",
         "limit_price",
+        "order_class",
+        "parent_id",
         "qty",
         "reject_reason",
         "replaced_by",
@@ -211,6 +235,11 @@ class Order:
         self.triggered = False
         # best price seen since placement, for trailing stops.
         self.trail_ref: float | None = None
+        # Order classes: the class, the exit legs of a bracket/oto/oco order (its take-profit
+        # before its stop-loss), and, on a leg, the id of the order it belongs to.
+        self.order_class = OrderClass.SIMPLE
+        self.legs: tuple[Order, ...] = ()
+        self.parent_id: str | None = None
 
     @property
     def remaining_qty(self) -> float:
@@ -231,7 +260,11 @@ class Order:
         c.eligible_after = self.eligible_after
         c.filled_qty = self.filled_qty
         c.id = self.id
+        legs = self.legs
+        c.legs = tuple([leg.snapshot() for leg in legs]) if legs else legs
         c.limit_price = self.limit_price
+        c.order_class = self.order_class
+        c.parent_id = self.parent_id
         c.qty = self.qty
         c.reject_reason = self.reject_reason
         c.replaced_by = self.replaced_by
@@ -254,6 +287,12 @@ class Order:
     @property
     def is_open(self) -> bool:
         return self.status not in TERMINAL_STATUSES
+
+    @property
+    def is_exit_leg(self) -> bool:
+        """One of the linked exits of an order class: a bracket's or oto's leg, or either
+        order of an oco (whose take-profit is the order itself)."""
+        return self.parent_id is not None or self.order_class is OrderClass.OCO
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -287,6 +326,10 @@ class Order:
             px += f" limit={self.limit_price}"
         if self.stop_price is not None:
             px += f" stop={self.stop_price}"
+        if self.order_class is not OrderClass.SIMPLE:
+            px += f" {self.order_class.value}"
+            if self.parent_id is not None:
+                px += f" leg of {self.parent_id}"
         return (
             f"Order({self.id} {self.side.value} {self.qty} {self.symbol} {self.type.value}{px} "
             f"{self.tif.value} status={self.status.value} filled={self.filled_qty})"
@@ -294,9 +337,24 @@ class Order:
 
 
 class Fill:
-    """One execution of (part of) an order."""
+    """One execution of (part of) an order.
 
-    __slots__ = ("commission", "execution_id", "order_id", "price", "qty", "side", "symbol", "ts")
+    ``position_qty`` is the symbol's signed position just after this fill was applied (Alpaca's
+    ``position_qty``): inside ``on_fill`` the account may already hold later fills of the same
+    bar, this does not. ``None`` when unknown (a fill rebuilt from records).
+    """
+
+    __slots__ = (
+        "commission",
+        "execution_id",
+        "order_id",
+        "position_qty",
+        "price",
+        "qty",
+        "side",
+        "symbol",
+        "ts",
+    )
 
     def __init__(
         self,
@@ -308,8 +366,10 @@ class Fill:
         commission: float,
         ts: int,
         execution_id: str = "",
+        position_qty: float | None = None,
     ) -> None:
         self.execution_id = execution_id  # unique per execution at its venue: the dedupe key
+        self.position_qty = position_qty
         self.order_id = order_id
         self.symbol = symbol
         self.side = side
@@ -440,8 +500,27 @@ class Trade:
         return f"Trade({self.symbol} {d} qty={self.max_qty} pnl={self.pnl:.2f})"
 
 
+class TakeProfitParams(TypedDict):
+    """The take-profit leg of a bracket, oco or oto order: a limit order at ``limit_price``."""
+
+    limit_price: float
+
+
+class StopLossParams(TypedDict):
+    """The stop-loss leg of a bracket, oco or oto order: a stop order at ``stop_price``, or a
+    stop-limit order when ``limit_price`` is given."""
+
+    stop_price: float
+    limit_price: NotRequired[float | None]
+
+
 class OrderParams(TypedDict, total=False):
-    """The optional fields of an order request, shared by every ``submit_order`` signature."""
+    """The optional fields of an order request, shared by every ``submit_order`` signature.
+
+    ``order_class`` (default ``simple``) links exit legs to the order: ``bracket`` needs
+    ``take_profit`` and ``stop_loss``, ``oto`` one of them, ``oco`` (a ``limit`` order closing a
+    position) both; see :class:`OrderClass`.
+    """
 
     tif: TimeInForce | str
     limit_price: float | None
@@ -450,6 +529,9 @@ class OrderParams(TypedDict, total=False):
     trail_percent: float | None
     client_order_id: str | None
     tag: str | None
+    order_class: OrderClass | str
+    take_profit: TakeProfitParams | None
+    stop_loss: StopLossParams | None
 
 
 class Account:

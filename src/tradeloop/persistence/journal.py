@@ -95,6 +95,7 @@ _META_VALUE_MAX = 200
 _RESERVED_META: Final = frozenset({"run_id", "created_at", "schema", "local_seq", "mark"})
 _SECRET_WORDS: Final = ("key", "secret", "token", "pass", "auth", "cred", "cookie", "session")
 _JOURNAL_KINDS: Final = frozenset({"intent", "broker_id", "status", "fill"})
+_WAITING: Final = frozenset({OrderStatus.NEW, OrderStatus.HELD})
 _LATE_FILL_STATUSES: Final = frozenset(
     {OrderStatus.CANCELED, OrderStatus.EXPIRED, OrderStatus.REPLACED}
 )  # an execution reported after the order ended still counts (the order manager's rule)
@@ -828,9 +829,9 @@ class OrderJournal:
         """Record one execution of an order, once: ``True`` if it is new, ``False`` if its
         ``execution_id`` is journaled already (nothing is written then).
 
-        A new fill is applied as the live order manager does: a ``new`` order is accepted
-        first, the quantity is added, the average price updated, the commission summed and the
-        order becomes ``partially_filled`` or ``filled``. A *late* fill, of an order already
+        A new fill is applied as the live order manager does: a ``new`` or ``held`` order is
+        accepted first, the quantity is added, the average price updated, the commission summed
+        and the order becomes ``partially_filled`` or ``filled``. A *late* fill, of an order already
         ``canceled``, ``expired`` or ``replaced`` (it happened before, was reported after), adds
         its quantity, price and commission and leaves the status as it is
         (:meth:`~tradeloop.execution.core.book.OrderBook.record_late_fill`). A fill of a
@@ -876,7 +877,7 @@ class OrderJournal:
                 updated = max(int(row["updated_at"]), when)
             else:
                 # the arithmetic of OrderBook.record_fill
-                if status is OrderStatus.NEW:
+                if status in _WAITING:  # accepted first, as the live order manager does
                     self._append_event(conn, cid, "status", OrderStatus.ACCEPTED.value, when, None)
                 filled = prev + qty
                 done = order_qty - filled <= _EPS

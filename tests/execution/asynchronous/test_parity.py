@@ -148,7 +148,9 @@ class Bracketish(Logged):
         sym = bar.symbol
         resting = [o for o in ctx.open_orders(sym) if o.type.value == "limit" and o.side == "buy"]
         if resting and self.count % 3 == 0:
-            ctx.replace(resting[0], limit_price=round(bar.close * 0.995, 2))
+            price = round(bar.close * 0.995, 2)
+            if price != resting[0].limit_price:  # a replace that changes nothing is refused
+                ctx.replace(resting[0], limit_price=price)
             return
         if ctx.position(sym).qty == 0 and not ctx.open_orders(sym) and self.count % 5 == 0:
             ctx.buy(sym, 10, type="limit", limit_price=round(bar.close * 0.99, 2), tif="day")
@@ -360,8 +362,8 @@ class Random(Logged):
             return
         if kind == "replace":
             target = next((o for o in opens if o.type.value in ("limit", "stop")), None)
-            if target is not None:
-                field = "limit_price" if target.type.value == "limit" else "stop_price"
+            field = "limit_price" if target and target.type.value == "limit" else "stop_price"
+            if target is not None and getattr(target, field) != px:  # a no-change is refused
                 self.mine.append(ctx.replace(target, **{field: px}))
                 self.asked.add(target.id)
             return
@@ -482,3 +484,340 @@ def test_risk_limits_refuse_the_same_orders_in_both_engines() -> None:
     assert {"max_order_notional", "max_position", "max_open_orders"} <= rules  # they bite
     assert_same(expected, got)
     assert s_async.log == s_sync.log
+
+
+# ------------------------------------------------------------ order classes: bracket, oco, oto
+
+
+def class_view(o: Order) -> tuple[object, ...]:
+    """What ``to_dict`` leaves out of an order of a class: its class, links and legs."""
+    return (o.id, o.order_class.value, o.parent_id, o.qty, [leg.id for leg in o.legs])
+
+
+def assert_same_classes(expected: BacktestResult, got: BacktestResult) -> None:
+    assert_same(expected, got)
+    assert [class_view(o) for o in got.orders] == [class_view(o) for o in expected.orders]
+    assert [f.position_qty for f in got.fills] == [f.position_qty for f in expected.fills]
+
+
+class LoggedClasses(Logged):
+    """Logs what order classes add: each update's class, size and legs, each fill's position."""
+
+    def on_fill(self, ctx: Context, fill: Fill) -> None:
+        super().on_fill(ctx, fill)
+        self.log.append(("position", fill.order_id, fill.position_qty))
+
+    def on_order_update(self, ctx: Context, order: Order) -> None:
+        super().on_order_update(ctx, order)
+        legs = tuple((leg.id, leg.status, leg.qty, leg.filled_qty) for leg in order.legs)
+        self.log.append(("class", order.id, order.order_class, order.parent_id, order.qty, legs))
+
+
+class Brackets(LoggedClasses):
+    """Enters with bracket orders (limit or market entries, stop or stop-limit losses, day or
+    gtc), now and then cancels an entry or a leg, and closes what an exit left with an oco."""
+
+    def on_start(self, ctx: Context) -> None:
+        super().on_start(ctx)
+        self.n = 0
+        self.entries: dict[str, Order] = {}
+
+    def on_bar(self, ctx: Context, bar: Bar) -> None:
+        super().on_bar(ctx, bar)
+        self.n += 1
+        sym = bar.symbol
+        entry = self.entries.get(sym)
+        if entry is not None and entry.is_open and self.n % 17 == 0:
+            ctx.cancel(entry)
+            return
+        if entry is not None and self.n % 23 == 0:
+            legs = [leg for leg in entry.legs if leg.is_open]
+            if legs:
+                ctx.cancel(legs[-1])  # one cancels the other
+                return
+        if ctx.position(sym).qty or ctx.open_orders(sym):
+            return
+        if entry is not None and any(leg.is_open for leg in entry.legs):
+            return  # its legs are held: the entry is still to fill
+        if self.n % 3:
+            return
+        c = bar.close
+        kw: dict[str, Any] = {
+            "order_class": "bracket",
+            "take_profit": {"limit_price": round(c * 1.01, 2)},
+            "stop_loss": {"stop_price": round(c * 0.99, 2)},
+            "tif": "day" if self.n % 2 else "gtc",
+        }
+        if self.n % 4 == 0:
+            kw["stop_loss"]["limit_price"] = round(c * 0.985, 2)
+        if self.n % 5:
+            kw.update(type="limit", limit_price=round(c * 0.998, 2))
+        self.entries[sym] = ctx.buy(sym, 20 + self.n % 15, **kw)
+
+    def on_order_update(self, ctx: Context, order: Order) -> None:
+        super().on_order_update(ctx, order)
+        held = ctx.position(order.symbol).qty
+        leg_gone = order.status is OrderStatus.CANCELED and order.parent_id is not None
+        if leg_gone and held > 0 and not ctx.open_orders(order.symbol):
+            c = ctx.history(order.symbol, 1)[-1]  # exits gone, shares left: an oco for them
+            ctx.sell(
+                order.symbol,
+                held,
+                type="limit",
+                order_class="oco",
+                take_profit={"limit_price": round(c * 1.02, 2)},
+                stop_loss={"stop_price": round(c * 0.98, 2)},
+            )
+
+
+class OtoShorts(LoggedClasses):
+    """Shorts with oto orders whose one leg is a protective buy stop or a take-profit."""
+
+    def on_start(self, ctx: Context) -> None:
+        super().on_start(ctx)
+        self.n = 0
+
+    def on_bar(self, ctx: Context, bar: Bar) -> None:
+        super().on_bar(ctx, bar)
+        self.n += 1
+        if self.n % 5 or ctx.position(bar.symbol).qty or ctx.open_orders(bar.symbol):
+            return
+        c = bar.close
+        leg: dict[str, Any] = (
+            {"stop_loss": {"stop_price": round(c * 1.01, 2)}}
+            if self.n % 2
+            else {"take_profit": {"limit_price": round(c * 0.99, 2)}}
+        )
+        ctx.sell(bar.symbol, 10 + self.n % 7, order_class="oto", tif="gtc", **leg)
+
+
+@pytest.mark.parametrize("timeframe", ["daily", "minute"])
+@pytest.mark.parametrize("make", [Brackets, OtoShorts], ids=["brackets-oco", "oto"])
+def test_order_class_strategies_match_the_backtest(timeframe: str, make: Any) -> None:
+    feed = load_sample(timeframe)
+    expected, got, s_sync, s_async = run_both(feed, make, **COSTS)
+    classes = {o.order_class.value for o in expected.orders}
+    statuses = {(o.parent_id is not None, o.status.value) for o in expected.orders}
+    assert classes >= ({"bracket", "oco"} if make is Brackets else {"oto"})
+    assert (True, "filled") in statuses  # exits traded
+    if make is Brackets:
+        assert (True, "canceled") in statuses  # and canceled one another
+    assert_same_classes(expected, got)
+    assert s_async.log == s_sync.log  # type: ignore[attr-defined]
+
+
+class_actions = st.lists(
+    st.tuples(
+        st.sampled_from(["bracket", "bracket_limit", "oto_sl", "oto_tp", "oco", "cancel", "leg"]),
+        st.sampled_from(["buy", "sell"]),
+        st.integers(1, 40),
+        st.floats(0.002, 0.05),
+        st.sampled_from(["gtc", "day"]),
+        st.sampled_from(["A", "B"]),
+    ),
+    max_size=40,
+)
+
+
+class RandomClasses(LoggedClasses):
+    """Follows a random plan of order-class requests (and cancels of entries and legs)."""
+
+    def __init__(self, plan: list[tuple[str, str, int, float, str, str]]) -> None:
+        super().__init__()
+        self.plan = plan
+
+    def on_start(self, ctx: Context) -> None:
+        super().on_start(ctx)
+        self.step = 0
+        self.mine: list[Order] = []
+
+    def on_bar(self, ctx: Context, bar: Bar) -> None:
+        super().on_bar(ctx, bar)
+        if self.step >= len(self.plan):
+            return
+        kind, side, qty, off, tif, sym = self.plan[self.step]
+        self.step += 1
+        last = ctx.history(sym, 1)
+        ref = bar.close if sym == bar.symbol or not len(last) else last[-1]
+        up, down = round(ref * (1 + off), 2), round(ref * (1 - off), 2)
+        buy = side == "buy"
+        tp = {"limit_price": up if buy else down}
+        sl: dict[str, Any] = {"stop_price": down if buy else up}
+        if kind == "cancel" or kind == "leg":
+            for o in self.mine:
+                target = o if kind == "cancel" else next(iter(o.legs), None)
+                if target is not None and target.is_open:
+                    ctx.cancel(target)
+                    break
+            return
+        kw: dict[str, Any] = {"tif": tif}
+        if kind == "oco":  # closes (part of) the position, whichever side it is
+            held = ctx.position(sym).qty
+            if held == 0:
+                return
+            buy = held < 0
+            tp = {"limit_price": down if buy else up}
+            sl = {"stop_price": up if buy else down}
+            kw.update(type="limit", order_class="oco", take_profit=tp, stop_loss=sl)
+            qty = min(qty, int(abs(held))) or 1
+        elif kind.startswith("bracket"):
+            kw.update(order_class="bracket", take_profit=tp, stop_loss=sl)
+            if kind == "bracket_limit":
+                kw.update(type="limit", limit_price=round(ref, 2))
+        else:
+            kw.update(order_class="oto", **({"stop_loss": sl} if kind == "oto_sl" else {
+                "take_profit": tp}))  # fmt: skip
+        self.mine.append(ctx.submit_order(sym, "buy" if buy else "sell", qty, **kw))
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    moves_a=bar_moves,
+    moves_b=bar_moves,
+    plan=class_actions,
+    rate=st.sampled_from([None, 0.2]),
+    short=st.booleans(),
+)
+def test_random_order_class_flow_matches_the_backtest(
+    moves_a: list[tuple[float, float, float, float, int]],
+    moves_b: list[tuple[float, float, float, float, int]],
+    plan: list[tuple[str, str, int, float, str, str]],
+    rate: float | None,
+    short: bool,
+) -> None:
+    feed = BarFeed([make_series("A", moves_a), make_series("B", moves_b)])
+    kw = {
+        "initial_cash": 20_000.0,
+        "commission": PerShareCommission(0.01, minimum=0.5),
+        "slippage": PercentSlippage(0.001),
+        "participation_rate": rate,
+        "allow_short": short,
+    }
+    expected, got, s_sync, s_async = run_both(feed, lambda: RandomClasses(plan), **kw)
+    assert_same_classes(expected, got)
+    assert s_async.log == s_sync.log  # type: ignore[attr-defined]
+    for o in expected.orders:  # exits never flip a position: no leg trades past flat
+        if o.parent_id is not None or o.order_class.value == "oco":
+            assert o.filled_qty <= o.qty + 1e-9
+
+
+# ------------------------------------------------------- trailing stops, day orders, positions
+
+
+class TrailFromAnotherSymbol(Logged):
+    """Places a trailing stop on B from A's on_bar, at a timestamp where B's bar (which comes
+    after A's) jumps: it must trail from B's price at that timestamp, not its previous close."""
+
+    def on_start(self, ctx: Context) -> None:
+        super().on_start(ctx)
+        self.n = 0
+        self.stop: Order | None = None
+
+    def on_bar(self, ctx: Context, bar: Bar) -> None:
+        super().on_bar(ctx, bar)
+        if bar.symbol == "A":
+            self.n += 1
+            if self.n == 3:
+                self.stop = ctx.buy("B", 5, type="trailing_stop", trail_percent=5.0)
+
+
+def jump_feed() -> BarFeed:
+    """A flat at 100; B at 100, then 120 from the third timestamp on (A's bars come first)."""
+    n = 8
+    ts = [T0 + i * HOUR for i in range(n)]
+    a = SymbolSeries("A", ts, [100.0] * n, [100.0] * n, [100.0] * n, [100.0] * n, [1e6] * n)
+    b_close = [100.0, 100.0, 120.0, 120.0, 119.0, 121.0, 120.0, 120.0]
+    b_open = [100.0, 100.0, 100.0, 118.0, 119.0, 120.0, 121.0, 120.0]
+    b_high = [max(o, c) for o, c in zip(b_open, b_close, strict=True)]
+    b_low = [min(o, c) for o, c in zip(b_open, b_close, strict=True)]
+    b = SymbolSeries("B", ts, b_open, b_high, b_low, b_close, [1e6] * n)
+    return BarFeed([a, b])
+
+
+def test_a_trailing_stop_placed_from_another_symbols_bar_trails_from_the_price_then() -> None:
+    expected, got, s_sync, s_async = run_both(jump_feed(), TrailFromAnotherSymbol)
+    for strat in (s_sync, s_async):
+        stop = strat.stop  # type: ignore[attr-defined]
+        # it trails from B's 120 at the placement's timestamp (a buy stop at 126, 123.9 once
+        # B's next open, 118, lowers it), not from B's previous close of 100 (a stop at 105
+        # that the open of 118 would fill at once)
+        assert stop is not None and stop.status is OrderStatus.ACCEPTED and stop.filled_qty == 0
+        assert stop.stop_price == pytest.approx(118.0 * 1.05)
+    assert s_sync.stop.trail_ref == 118.0  # type: ignore[attr-defined]
+    assert expected.fills == [] and got.fills == []
+    assert_same(expected, got)
+    assert s_async.log == s_sync.log  # type: ignore[attr-defined]
+
+
+class DayAtTheEnd(Logged):
+    """Leaves a day and a gtc limit order (and a bracket's held legs) open when the data ends."""
+
+    def on_start(self, ctx: Context) -> None:
+        super().on_start(ctx)
+        self.n = 0
+
+    def on_bar(self, ctx: Context, bar: Bar) -> None:
+        super().on_bar(ctx, bar)
+        self.n += 1
+        if self.n == 6:
+            ctx.buy("X", 3, type="limit", limit_price=1.0, tif="day")
+            ctx.buy("X", 4, type="limit", limit_price=1.0, tif="gtc")
+            ctx.buy(
+                "X",
+                5,
+                type="limit",
+                limit_price=1.0,
+                tif="day",
+                order_class="bracket",
+                take_profit={"limit_price": 2.0},
+                stop_loss={"stop_price": 0.5},
+            )
+
+
+def test_day_orders_expire_when_the_data_ends_in_both_engines() -> None:
+    feed = BarFeed([wavy_series("X", 8, 0.0, 100.0)])
+    expected, got, s_sync, s_async = run_both(feed, DayAtTheEnd)
+    assert [(o.tif.value, o.status.value) for o in expected.orders] == [
+        ("day", "expired"),
+        ("gtc", "accepted"),
+        ("day", "expired"),
+        ("day", "expired"),  # the bracket's held legs go with their unfilled entry
+        ("day", "expired"),
+    ]
+    assert_same_classes(expected, got)
+    assert s_async.log == s_sync.log  # type: ignore[attr-defined]
+    stop = s_sync.log[-1]  # type: ignore[attr-defined]
+    assert stop[0] == "stop" and stop[3] == 1  # on_stop sees the gtc order alone still open
+    expired = [e for e in s_sync.log if e[0] == "order" and e[2] is OrderStatus.EXPIRED]  # type: ignore[attr-defined]
+    assert len(expired) == 4  # and each expiry was delivered before it
+
+
+class PositionInOnFill(Logged):
+    """Buys three times at one bar's open: each fill shows the position it left."""
+
+    def on_start(self, ctx: Context) -> None:
+        super().on_start(ctx)
+        self.seen: list[tuple[float | None, float]] = []
+        self.n = 0
+
+    def on_bar(self, ctx: Context, bar: Bar) -> None:
+        super().on_bar(ctx, bar)
+        self.n += 1
+        if self.n == 2:
+            for qty in (2, 3, 4):
+                ctx.buy("X", qty)
+        if self.n == 4:
+            ctx.sell("X", 12)
+
+    def on_fill(self, ctx: Context, fill: Fill) -> None:
+        super().on_fill(ctx, fill)
+        self.seen.append((fill.position_qty, ctx.position(fill.symbol).qty))
+
+
+def test_a_fill_carries_the_position_just_after_it_in_both_engines() -> None:
+    feed = BarFeed([wavy_series("X", 6, 0.0, 100.0)])
+    expected, got, s_sync, s_async = run_both(feed, PositionInOnFill)
+    # inside on_fill the account holds all three fills of the bar; each fill its own step
+    assert s_sync.seen == [(2.0, 9.0), (5.0, 9.0), (9.0, 9.0), (-3.0, -3.0)]  # type: ignore[attr-defined]
+    assert s_async.seen == s_sync.seen  # type: ignore[attr-defined]
+    assert_same_classes(expected, got)

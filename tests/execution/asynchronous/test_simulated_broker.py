@@ -357,3 +357,26 @@ def test_bad_sources_are_rejected() -> None:
     with pytest.raises(ConfigError) as info:
         SimulatedBroker(object())  # type: ignore[arg-type]
     assert info.value.field == "source"
+
+
+def test_the_replays_end_expires_day_orders_and_only_its_end() -> None:
+    async def go(stop_early: bool) -> tuple[Collector, SimulatedBroker]:
+        broker = SimulatedBroker(feed(3))
+        events = Collector()
+        await broker.connect(events)
+        await broker.submit_order(request(type="limit", limit_price=1.0, tif="day", cid="d"))
+        await broker.submit_order(request(type="limit", limit_price=1.0, cid="g"))
+        stream = broker.bars()
+        async for _ in stream:
+            if stop_early:
+                break
+        await stream.aclose()  # type: ignore[attr-defined]
+        return events, broker
+
+    events, broker = run(go(False))
+    assert events.kinds == [EventKind.NEW, EventKind.NEW, EventKind.EXPIRED]
+    expired = events.events[-1].order
+    assert (expired.client_order_id, expired.updated_at) == ("d", T0 + 2 * MIN)
+    assert broker.exchange.book.by_client_id("g").status is OrderStatus.ACCEPTED  # type: ignore[union-attr]
+    events, _ = run(go(True))  # a stream closed early is not the end of the data
+    assert events.kinds == [EventKind.NEW, EventKind.NEW]

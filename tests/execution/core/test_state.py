@@ -1,4 +1,4 @@
-"""The order state machine: every edge of the 8x8 status grid, and terminal states are absorbing."""
+"""The order state machine: every edge of the 9x9 status grid, and terminal states are absorbing."""
 
 from __future__ import annotations
 
@@ -23,6 +23,11 @@ EXPECTED_EDGES = {
     (S.NEW, S.ACCEPTED),
     (S.NEW, S.REJECTED),
     (S.NEW, S.CANCELED),
+    (S.NEW, S.HELD),
+    (S.HELD, S.ACCEPTED),
+    (S.HELD, S.CANCELED),
+    (S.HELD, S.EXPIRED),
+    (S.HELD, S.REJECTED),
     (S.ACCEPTED, S.PARTIALLY_FILLED),
     (S.ACCEPTED, S.FILLED),
     (S.ACCEPTED, S.CANCELED),
@@ -49,8 +54,8 @@ def test_table_covers_every_status() -> None:
 
 def test_table_matches_diagram() -> None:
     assert set(ALLOWED_PAIRS) == EXPECTED_EDGES
-    assert len(ALL_PAIRS) == 64
-    assert len(DISALLOWED_PAIRS) == 64 - len(EXPECTED_EDGES)
+    assert len(ALL_PAIRS) == 81
+    assert len(DISALLOWED_PAIRS) == 81 - len(EXPECTED_EDGES)
 
 
 @pytest.mark.parametrize("status", list(S))

@@ -96,8 +96,8 @@ class Random(Strategy):
             return
         if kind == "replace":
             target = next((o for o in opens if o.type.value in ("limit", "stop")), None)
-            if target is not None:
-                field = "limit_price" if target.type.value == "limit" else "stop_price"
+            field = "limit_price" if target and target.type.value == "limit" else "stop_price"
+            if target is not None and getattr(target, field) != px:  # a no-change is refused
                 new = ctx.replace(target, **{field: px})
                 self.mine.append(new)
                 self.placed[new.id] = ctx.now

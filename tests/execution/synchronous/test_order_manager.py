@@ -188,7 +188,7 @@ def test_replace_partially_filled_defaults_to_remaining() -> None:
     old = m.submit("X", "buy", 10, now=T0)
     bar(m, T0 + MIN, 100, 101, 99, 100, v=8)
     assert old.filled_qty == 4
-    new = m.replace(old, T0 + MIN, qty=None)
+    new = m.replace(old, T0 + MIN, qty=None, tif="day")  # (with no change at all it is refused)
     assert new.qty == 6
 
 
@@ -290,3 +290,28 @@ def test_open_sell_does_not_free_buying_power_for_a_buy() -> None:
     third = m.submit("X", "buy", 20, "limit", limit_price=100.0, now=T0)  # 2000 > 13000 - 12000
     assert (sell.status, buy.status) == (OrderStatus.ACCEPTED, OrderStatus.ACCEPTED)
     assert third.status is OrderStatus.REJECTED
+
+
+def test_a_trailing_stop_placed_before_its_symbols_bar_of_that_time_trails_from_it() -> None:
+    """Regression: placed from another symbol's bar at T, before this symbol's bar at T was
+    processed, a trailing stop trailed from the previous close and could fill at once."""
+    m, rec = manager()
+    m.last_prices["X"] = 100.0  # X's close at T - 1 min
+    stop = m.submit("X", "buy", 5, "trailing_stop", trail_percent=5.0, now=T0)  # from Y's bar
+    assert stop.trail_ref == 100.0  # all that is known of X when the order is placed
+    bar(m, T0, 100, 120, 100, 120)  # X's bar of the same timestamp: not matched, but its price
+    assert stop.trail_ref == 120.0 and stop.filled_qty == 0
+    bar(m, T0 + MIN, 118, 119, 117, 118)  # a buy stop at 126 (120 + 5%), lowered to 122.85
+    assert stop.status is OrderStatus.ACCEPTED and stop.filled_qty == 0  # not 105: no fill
+    assert stop.stop_price == pytest.approx(117 * 1.05)
+    assert [e[2] for e in rec.events] == [OrderStatus.ACCEPTED]
+
+
+def test_a_fill_reports_the_position_it_left() -> None:
+    m, rec = manager()
+    m.submit("X", "buy", 3, now=T0)
+    m.submit("X", "buy", 4, now=T0)
+    m.submit("X", "sell", 10, now=T0)
+    bar(m, T0 + MIN, 100, 101, 99, 100)
+    assert [f.position_qty for f in m.fills] == [3.0, 7.0, -3.0]
+    assert [e[2] for e in rec.events if e[0] == "fill"] == [(3, 100.0), (4, 100.0), (10, 100.0)]

@@ -319,7 +319,8 @@ def test_max_position_counts_same_side_open_orders_only() -> None:
                 self.add = ctx.buy("X", 5)  # 50 held + 5 resting + 5 = 60: at the limit
                 self.more = ctx.buy("X", 1)  # 61
                 self.bigger = ctx.replace(self.rest, qty=6)  # 50 + 5 + 6 = 61 (not 66)
-                self.same = ctx.replace(self.add, qty=5)  # the replaced order is not pending
+                # the replaced order is not pending (same size; a replace must change something)
+                self.same = ctx.replace(self.add, qty=5, tif="day")
 
     strat = Scaler()
     SyncExecutionEngine(

@@ -316,3 +316,62 @@ def test_stock_data_stream_receives_bars_in_msgpack(server: AlpacaServerThread) 
     ]
     assert (bars[0].high, bars[0].low, bars[0].close, bars[0].volume) == (102.0, 98.0, 101.0, 1000)
     assert bars[0].trade_count is None and bars[0].vwap is None
+
+
+def test_bracket_and_oco_orders_with_their_legs(
+    server: AlpacaServerThread, client: TradingClient
+) -> None:
+    from alpaca.trading.requests import StopLossRequest, TakeProfitRequest
+
+    entry = client.submit_order(
+        MarketOrderRequest(
+            symbol="ACME",
+            qty=4,
+            side=OrderSide.BUY,
+            time_in_force="gtc",
+            order_class=OrderClass.BRACKET,
+            take_profit=TakeProfitRequest(limit_price=104),
+            stop_loss=StopLossRequest(stop_price=95, limit_price=94.5),
+        )
+    )
+    assert entry.order_class is OrderClass.BRACKET and entry.legs is not None
+    tp, sl = entry.legs
+    assert (tp.type, tp.limit_price, tp.status) == (OrderType.LIMIT, "104", OrderStatus.HELD)
+    assert (sl.type, sl.stop_price, sl.status) == (OrderType.STOP_LIMIT, "95", OrderStatus.HELD)
+    server.step(2)  # the entry fills at 100, its legs become active
+    legs = client.get_order_by_id(entry.id).legs
+    assert legs is not None and [leg.status for leg in legs] == [OrderStatus.NEW] * 2
+    nested = client.get_orders(GetOrdersRequest(status=QueryOrderStatus.ALL, nested=True))
+    assert [o.id for o in nested] == [entry.id]
+    server.step(8)  # ACME rises past 104: the take-profit fills, the stop is canceled
+    assert client.get_order_by_id(tp.id).status is OrderStatus.FILLED
+    assert client.get_order_by_id(sl.id).status is OrderStatus.CANCELED
+    assert client.get_all_positions() == []
+
+    client.submit_order(
+        MarketOrderRequest(symbol="BOLT", qty=3, side=OrderSide.BUY, time_in_force="day")
+    )
+    server.step(2)
+    oco = client.submit_order(
+        LimitOrderRequest(
+            symbol="BOLT",
+            qty=3,
+            side=OrderSide.SELL,
+            time_in_force="gtc",
+            order_class=OrderClass.OCO,
+            take_profit=TakeProfitRequest(limit_price=150),
+            stop_loss=StopLossRequest(stop_price=100),
+        )
+    )
+    assert (oco.order_class, oco.limit_price, oco.status) == (
+        OrderClass.OCO,
+        "150",
+        OrderStatus.NEW,
+    )
+    assert oco.legs is not None and oco.legs[0].status is OrderStatus.NEW
+    err = api_error(
+        lambda: client.replace_order_by_id(oco.id, ReplaceOrderRequest(limit_price=151))
+    )
+    assert (err.status_code, err.code) == (422, 40010001)
+    client.cancel_order_by_id(oco.legs[0].id)  # one cancels the other
+    assert client.get_order_by_id(oco.id).status is OrderStatus.CANCELED

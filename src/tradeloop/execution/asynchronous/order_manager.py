@@ -12,6 +12,12 @@ OrderValidator, the order state machine, Portfolio) and adds what a remote venue
   (through the state machine; fills deduplicated by execution id) and each change is queued as a
   notification for the strategy, delivered by the engine at its next safe point.
 
+* **order classes.** A bracket, oto or oco order is sent as one request with its legs; the
+  venue names the legs, and the engine learns their ids from the order's snapshots (its legs);
+  a leg's event that arrives before that waits until the leg is known. The legs' quantities
+  follow the same core rules as the venue's (:meth:`OrderBook.resize_exits`), their status
+  changes come from the venue; an order the venue refuses takes its legs with it.
+
 Everything here but :meth:`AsyncOrderManager.run_sender` is synchronous: applying an event never
 awaits, so no two changes can interleave.
 """
@@ -53,6 +59,7 @@ from tradeloop.execution.types import (
     EventKind,
     Fill,
     Order,
+    OrderClass,
     OrderParams,
     OrderSide,
     OrderStatus,
@@ -71,7 +78,11 @@ _FINAL_KINDS: dict[str, OrderStatus] = {
     EventKind.REJECTED: OrderStatus.REJECTED,
     EventKind.REPLACED: OrderStatus.REPLACED,
 }
-_OPEN_STATUSES = frozenset({OrderStatus.NEW, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED})
+_OPEN_STATUSES = frozenset(
+    {OrderStatus.NEW, OrderStatus.HELD, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED}
+)
+_WAITING = frozenset({OrderStatus.NEW, OrderStatus.HELD})
+_MAX_WAITING_EVENTS = 1000  # events of legs not known yet, kept until their ids are
 # an execution reported after the order ended (events out of order): quantities still count
 _LATE_FILL_STATUSES = frozenset({OrderStatus.CANCELED, OrderStatus.EXPIRED, OrderStatus.REPLACED})
 
@@ -166,6 +177,7 @@ class AsyncOrderManager:
         self._replacing: dict[str, Order] = {}  # old local id -> its pending replacement
         self._executions: set[str] = set()
         self._canceling: set[str] = set()  # ids of orders with a cancel request not yet settled
+        self._unmatched: list[BrokerEvent] = []  # events of legs whose venue id is not known yet
 
     # -- commands (plain calls, from strategy callbacks) ----------------------------------------
 
@@ -187,6 +199,8 @@ class AsyncOrderManager:
         refused = self._risk_refusal(order, now, None)
         if self.journal is not None:
             self.journal.record_intent(order)  # durable before anything is sent
+            for leg in order.legs:
+                self.journal.record_intent(leg)
         self.book.register(order)
         if refused is not None:
             self._refuse(order, refused, now)
@@ -438,6 +452,8 @@ class AsyncOrderManager:
         if known is not None:
             return known
         copy = snap.snapshot()
+        copy.legs = ()  # a leg adopted is tracked as an order of its own
+        copy.parent_id = None
         if unfilled:
             copy.status = OrderStatus.ACCEPTED
             copy.filled_qty = 0.0
@@ -466,11 +482,34 @@ class AsyncOrderManager:
                 self._set_broker_id(order, snap.id)
         return order
 
-    @staticmethod
-    def _mirror(order: Order, snap: Order) -> None:
-        """Copy what the venue changes on its own: a trailing stop's current stop level."""
+    def _mirror(self, order: Order, snap: Order) -> None:
+        """Copy what the venue changes on its own: a trailing stop's current stop level, an
+        exit leg's size; learn the venue ids of an order's legs."""
         if order.type is OrderType.TRAILING_STOP and snap.stop_price is not None:
             order.stop_price = snap.stop_price
+        if order.order_class is not OrderClass.SIMPLE:
+            if order.is_exit_leg and _positive(snap.qty) and snap.qty >= order.filled_qty:
+                order.qty = snap.qty
+            if order.legs and snap.legs:
+                self._learn_legs(order, snap.legs)
+
+    def _learn_legs(self, order: Order, venue_legs: tuple[Order, ...]) -> None:
+        """Pair ``order``'s legs with the venue's (a take-profit is the limit leg, a stop-loss
+        the other) and record their venue ids; then apply the events that waited for them."""
+        learned = False
+        for leg in order.legs:
+            if leg.broker_order_id is not None:
+                continue
+            limit = leg.type is OrderType.LIMIT
+            for venue in venue_legs:
+                if (venue.type is OrderType.LIMIT) is limit and venue.id not in self._by_broker_id:
+                    self._set_broker_id(leg, venue.id)
+                    learned = True
+                    break
+        if learned and self._unmatched:
+            waiting, self._unmatched = self._unmatched, []
+            for event in waiting:
+                self.on_event(event)
 
     def apply_snapshot(self, order: Order, snap: Order) -> None:
         """Apply a broker's answer about ``order`` (accepted, rejected, or already further)."""
@@ -480,6 +519,9 @@ class AsyncOrderManager:
         status = snap.status
         if status is OrderStatus.REJECTED:
             self._finish(order, OrderStatus.REJECTED, reason=snap.reject_reason or "rejected")
+        elif status is OrderStatus.HELD:
+            if order.status is OrderStatus.NEW:
+                self.book.set_status(order, OrderStatus.HELD, snap.updated_at)
         elif status is not OrderStatus.NEW:
             self._accept(order, snap.updated_at)
 
@@ -488,10 +530,16 @@ class AsyncOrderManager:
         snap = event.order
         order = self._lookup(snap)
         kind = event.kind
-        self.counts[kind] = self.counts.get(kind, 0) + 1
         if order is None:
+            if snap.order_class is not OrderClass.SIMPLE:
+                # a leg reported before the answer that names it: wait for its id
+                self._unmatched.append(event)
+                del self._unmatched[:-_MAX_WAITING_EVENTS]
+                return
+            self.counts[kind] = self.counts.get(kind, 0) + 1
             log.info("event %s for an order this engine does not know: %s", kind, snap.id)
             return
+        self.counts[kind] = self.counts.get(kind, 0) + 1
         self.last_event = f"{kind} {order.id} {order.symbol}"
         self._mirror(order, snap)
         if kind in _FILL_KINDS:
@@ -510,8 +558,16 @@ class AsyncOrderManager:
             log.debug("event %s for %s ignored", kind, order.id)
 
     def _accept(self, order: Order, ts: int) -> None:
-        if order.status is OrderStatus.NEW:
+        if order.status in _WAITING:
             self.book.set_status(order, OrderStatus.ACCEPTED, ts or self.clock())
+            if order.legs and order.order_class is not OrderClass.OCO:
+                for leg in order.legs:  # they wait for the entry's fill, as at the venue
+                    if leg.status is OrderStatus.NEW:
+                        self.book.set_status(leg, OrderStatus.HELD, order.updated_at)
+                        if self.journal is not None:
+                            self.journal.record_status(
+                                leg.client_order_id, leg.status, leg.updated_at
+                            )
             self._noted(order)
 
     def _noted(self, order: Order, reason: str | None = None) -> None:
@@ -530,8 +586,11 @@ class AsyncOrderManager:
             return  # reported twice (answer and stream): once is enough
         if status is not OrderStatus.REJECTED:
             reason = None
-        if order.status is OrderStatus.NEW and status is not OrderStatus.REJECTED:
-            self._accept(order, ts)
+        if order.status in _WAITING and status is not OrderStatus.REJECTED:
+            if order.status is OrderStatus.HELD and status is not OrderStatus.REPLACED:
+                pass  # a held leg may end without being accepted
+            else:
+                self._accept(order, ts)
         if not can_transition(order.status, status):
             log.warning("order %s: %s reported while %s; ignored", order.id, status, order.status)
             return
@@ -541,6 +600,10 @@ class AsyncOrderManager:
         if order.replaces is not None and self._replacing.get(order.replaces) is order:
             del self._replacing[order.replaces]  # a replacement that finished (rejected)
         self._noted(order, reason)
+        if status is OrderStatus.REJECTED and order.legs:
+            for leg in order.legs:  # a refused order's legs never existed at the venue either
+                if leg.is_open:
+                    self._finish(leg, OrderStatus.REJECTED, reason=reason, ts=order.updated_at)
 
     def _apply_fill(self, order: Order, event: BrokerEvent) -> None:
         vf = event.fill
@@ -583,16 +646,29 @@ class AsyncOrderManager:
         except OrderStateError as exc:
             log.warning("fill %s not applied: %s", execution_id, exc)
             return False
-        self.portfolio.apply_fill(order.symbol, order.side, qty, price, commission, ts)
+        pf = self.portfolio
+        pf.apply_fill(order.symbol, order.side, qty, price, commission, ts)
         if not order.is_open:
             self._canceling.discard(order.id)
-        fill = Fill(order.id, order.symbol, order.side, qty, price, commission, ts, execution_id)
+        fill = Fill(
+            order.id,
+            order.symbol,
+            order.side,
+            qty,
+            price,
+            commission,
+            ts,
+            execution_id,
+            pf.positions[order.symbol].qty,
+        )
         self.fills.append(fill)
         if self.journal is not None:
             self.journal.record_fill(order.client_order_id, fill)
             self.journal.record_status(order.client_order_id, order.status, ts)
         self.notifications.append(fill)
         self.notifications.append(order.snapshot())
+        if order.order_class is not OrderClass.SIMPLE and not late:
+            self.book.resize_exits(order)  # as the venue does; the venue's events end exits
         self.on_change()
         return True
 

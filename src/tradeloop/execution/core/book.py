@@ -3,6 +3,12 @@
 It creates validated orders, keeps every order by id and the *open* ones by symbol (so per-bar work
 is proportional to open orders, not to all orders ever placed), applies fills to orders and drives
 their state machine. It does no I/O and emits no events: managers decide how to deliver them.
+
+Order classes (``bracket``, ``oto``, ``oco``): :meth:`OrderBook.new_order` creates the exit legs
+with the order (``order.legs``, each with ``parent_id``). A leg joins the open set only once it is
+active (``accepted``); a ``held`` leg waits for its entry's fill. The exits of one order share one
+quantity: the entry's filled quantity (bracket, oto) or the oco's, less what the exits have
+filled, and :meth:`OrderBook.resize_exits` keeps every open exit sized to that.
 """
 
 from __future__ import annotations
@@ -14,18 +20,45 @@ from tradeloop.errors import (
     OrderStateError,
 )
 from tradeloop.execution.core.state import can_transition, transition
-from tradeloop.execution.core.validation import OrderValidator, coerce_enum
+from tradeloop.execution.core.validation import (
+    ExitLegs,
+    OrderValidator,
+    check_order_class,
+    coerce_enum,
+)
 from tradeloop.execution.types import (
     Order,
+    OrderClass,
     OrderSide,
     OrderStatus,
     OrderType,
+    StopLossParams,
+    TakeProfitParams,
     TimeInForce,
 )
 
-__all__ = ["OrderBook"]
+__all__ = ["OrderBook", "class_params"]
 
 _EPS = 1e-9
+_ACTIVE = frozenset({OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED})
+_WAITING = frozenset({OrderStatus.NEW, OrderStatus.HELD})
+
+
+def class_params(
+    order: Order,
+) -> tuple[OrderClass, TakeProfitParams | None, StopLossParams | None]:
+    """``order``'s ``order_class``, ``take_profit`` and ``stop_loss`` request fields, from the
+    legs :meth:`OrderBook.new_order` made: what a broker sends for it."""
+    take_profit: TakeProfitParams | None = None
+    stop_loss: StopLossParams | None = None
+    if order.order_class is OrderClass.OCO and order.limit_price is not None:
+        take_profit = {"limit_price": order.limit_price}
+    for leg in order.legs:
+        if leg.type is OrderType.LIMIT and leg.limit_price is not None:
+            take_profit = {"limit_price": leg.limit_price}
+        elif leg.stop_price is not None:
+            stop_loss = {"stop_price": leg.stop_price, "limit_price": leg.limit_price}
+    return order.order_class, take_profit, stop_loss
 
 
 class OrderBook:
@@ -72,16 +105,39 @@ class OrderBook:
         trail_percent: float | None = None,
         client_order_id: str | None = None,
         tag: str | None = None,
+        order_class: OrderClass | str = OrderClass.SIMPLE,
+        take_profit: TakeProfitParams | None = None,
+        stop_loss: StopLossParams | None = None,
         now: int = 0,
     ) -> Order:
-        """A validated order in status ``new``, not yet registered. Raises InvalidOrderError."""
+        """A validated order in status ``new``, not yet registered. Raises InvalidOrderError.
+
+        With an ``order_class`` other than ``simple``, the order comes with its exit legs
+        (``order.legs``, status ``new``, ids following the order's), validated too.
+        """
+        cls = coerce_enum(OrderClass, "order_class", order_class)
+        side_ = coerce_enum(OrderSide, "side", side)
+        type_ = coerce_enum(OrderType, "type", type)
+        tif_ = coerce_enum(TimeInForce, "tif", tif)
+        exits = check_order_class(
+            cls,
+            side=side_,
+            type=type_,
+            tif=tif_,
+            limit_price=limit_price,
+            stop_price=stop_price,
+            take_profit=take_profit,
+            stop_loss=stop_loss,
+        )
+        if cls is OrderClass.OCO:
+            limit_price = exits.take_profit  # an oco is its own take-profit
         order = Order(
             "",
             symbol,
-            coerce_enum(OrderSide, "side", side),
+            side_,
             qty,
-            coerce_enum(OrderType, "type", type),
-            coerce_enum(TimeInForce, "tif", tif),
+            type_,
+            tif_,
             limit_price=limit_price,
             stop_price=stop_price,
             trail_price=trail_price,
@@ -95,6 +151,8 @@ class OrderBook:
             raise InvalidOrderError(
                 "client_order_id", client_order_id, "already used (client order ids are unique)"
             )
+        order.order_class = cls
+        legs = self._legs(order, exits) if cls is not OrderClass.SIMPLE else ()
         order.qty = float(qty)
         order.id = self._next_id()
         if client_order_id is None:
@@ -102,7 +160,57 @@ class OrderBook:
             while prefix + order.id in self._client_ids:  # a caller already used it as a client id
                 order.id = self._next_id()
             order.client_order_id = prefix + order.id
+        if legs:
+            taken = {order.client_order_id}
+            for leg in legs:
+                leg.qty = order.qty
+                leg.parent_id = order.id
+                leg.id = self._next_id()
+                while self.client_id_prefix + leg.id in self._client_ids or (
+                    self.client_id_prefix + leg.id in taken
+                ):
+                    leg.id = self._next_id()
+                leg.client_order_id = self.client_id_prefix + leg.id
+                taken.add(leg.client_order_id)
+            order.legs = legs
         return order
+
+    def _legs(self, order: Order, exits: ExitLegs) -> tuple[Order, ...]:
+        """The exit legs of ``order`` (validated; ids and quantities are set by the caller)."""
+        cls = order.order_class
+        # a bracket's or oto's exits close the entry's position; an oco's are on its own side
+        side = order.side
+        if cls is not OrderClass.OCO:
+            side = OrderSide.SELL if side is OrderSide.BUY else OrderSide.BUY
+        specs: list[tuple[str, OrderType, float | None, float | None]] = []
+        if exits.take_profit is not None and cls is not OrderClass.OCO:
+            specs.append(("take_profit", OrderType.LIMIT, exits.take_profit, None))
+        if exits.stop_loss is not None:
+            kind = OrderType.STOP if exits.stop_loss_limit is None else OrderType.STOP_LIMIT
+            specs.append(("stop_loss", kind, exits.stop_loss_limit, exits.stop_loss))
+        legs = []
+        for name, kind, limit, stop in specs:
+            leg = Order(
+                "",
+                order.symbol,
+                side,
+                order.qty,
+                kind,
+                order.tif,
+                limit_price=limit,
+                stop_price=stop,
+                client_order_id="-",
+                tag=order.tag,
+                created_at=order.created_at,
+            )
+            leg.order_class = cls
+            try:
+                self.validator.validate(leg)
+            except InvalidOrderError as exc:
+                field = f"{name}.{exc.field}" if exc.field.endswith("_price") else exc.field
+                raise InvalidOrderError(field, exc.value, exc.reason) from None
+            legs.append(leg)
+        return tuple(legs)
 
     def replacement(
         self,
@@ -126,6 +234,25 @@ class OrderBook:
             raise OrderStateError(
                 f"order {old.id}: status={old.status.value!r}, only open orders can be replaced"
             )
+        if old.order_class is not OrderClass.SIMPLE:
+            raise InvalidOrderError(
+                "order_class",
+                old.order_class.value,
+                "orders of a bracket, oco or oto (the entry and its legs) cannot be replaced; "
+                "cancel them and submit new ones",
+            )
+        asked = {
+            k: v
+            for k, v in (
+                ("qty", qty),
+                ("limit_price", limit_price),
+                ("stop_price", stop_price),
+                ("trail_price", trail_price),
+                ("trail_percent", trail_percent),
+                ("tif", tif),
+            )
+            if v is not None
+        }
         trailing = old.type is OrderType.TRAILING_STOP
         if trailing and trail_price is not None:
             trail_percent = None
@@ -134,15 +261,33 @@ class OrderBook:
         else:
             trail_price = old.trail_price if trail_price is None else trail_price
             trail_percent = old.trail_percent if trail_percent is None else trail_percent
+        new_qty = old.remaining_qty if qty is None else qty
+        new_tif = old.tif if tif is None else coerce_enum(TimeInForce, "tif", tif)
+        new_limit = old.limit_price if limit_price is None else limit_price
+        # a trailing stop's stop_price is the matcher's current level, not a request field
+        new_stop = None if trailing else (old.stop_price if stop_price is None else stop_price)
+        if (
+            new_qty == old.remaining_qty
+            and new_tif is old.tif
+            and new_limit == old.limit_price
+            and (trailing or new_stop == old.stop_price)
+            and trail_price == old.trail_price
+            and trail_percent == old.trail_percent
+        ):
+            raise InvalidOrderError(
+                "changes",
+                asked,
+                f"nothing would change: order {old.id} already has these values "
+                "(a replace needs a new qty, price, trail or tif)",
+            )
         new = self.new_order(
             old.symbol,
             old.side,
-            old.remaining_qty if qty is None else qty,
+            new_qty,
             old.type,
-            tif=old.tif if tif is None else tif,
-            limit_price=old.limit_price if limit_price is None else limit_price,
-            # a trailing stop's stop_price is the matcher's current level, not a request field
-            stop_price=None if trailing else (old.stop_price if stop_price is None else stop_price),
+            tif=new_tif,
+            limit_price=new_limit,
+            stop_price=new_stop,
             trail_price=trail_price,
             trail_percent=trail_percent,
             client_order_id=client_order_id,
@@ -155,10 +300,13 @@ class OrderBook:
     # -- registry ------------------------------------------------------------------------------
 
     def register(self, order: Order) -> None:
+        """Keep ``order`` (and its legs). A leg joins the open set once it is accepted."""
         self.orders[order.id] = order
         self._client_ids[order.client_order_id] = order
-        if order.is_open:
+        if order.is_open and not (order.parent_id is not None and order.status in _WAITING):
             self.open.setdefault(order.symbol, []).append(order)
+        for leg in order.legs:
+            self.register(leg)
 
     def adopt(self, order: Order) -> Order:
         """Register an order that exists elsewhere (a venue's open order from an earlier run)
@@ -228,6 +376,10 @@ class OrderBook:
             bucket = self.open.get(order.symbol)
             if bucket is not None and order in bucket:
                 bucket.remove(order)
+        elif status is OrderStatus.ACCEPTED and order.parent_id is not None:
+            bucket = self.open.setdefault(order.symbol, [])
+            if order not in bucket:  # a leg becomes active
+                bucket.append(order)
 
     def record_fill(
         self, order: Order, qty: float, price: float, commission: float, now: int
@@ -272,13 +424,61 @@ class OrderBook:
         order.updated_at = max(order.updated_at, now)
 
     def commitments(self, ignore: Order | None = None) -> tuple[dict[str, float], list[Order]]:
-        """Signed quantity that open orders would add per symbol, and those orders in book order."""
+        """Signed quantity that open orders would add per symbol, and those orders in book order.
+
+        Linked exits (a bracket's take-profit and stop-loss, an oco's two orders) close the same
+        shares, at most one of them can trade them: each group counts once."""
         pending: dict[str, float] = {}
         orders: list[Order] = []
+        groups: set[str] | None = None
         for bucket in self.open.values():
             for o in bucket:
                 if o is ignore:
                     continue
+                if o.order_class is not OrderClass.SIMPLE and o.is_exit_leg:
+                    key = o.parent_id or o.id
+                    if groups is None:
+                        groups = set()
+                    elif key in groups:
+                        continue
+                    groups.add(key)
                 pending[o.symbol] = pending.get(o.symbol, 0.0) + o.side.sign * o.remaining_qty
                 orders.append(o)
         return pending, orders
+
+    # -- order classes -------------------------------------------------------------------------
+
+    def parent_of(self, order: Order) -> Order | None:
+        """The order ``order`` is a leg of (``None`` for an order that is no leg)."""
+        return None if order.parent_id is None else self.orders.get(order.parent_id)
+
+    def exit_group(self, order: Order) -> tuple[Order, ...]:
+        """The linked exits of ``order``'s order class, whatever their status: a bracket's or
+        oto's legs (also when ``order`` is the entry), or an oco and its leg; ``()`` for a
+        simple order."""
+        if order.parent_id is not None:
+            parent = self.orders.get(order.parent_id)
+            if parent is None:
+                return (order,)
+        elif order.legs:
+            parent = order
+        else:
+            return ()
+        if parent.order_class is OrderClass.OCO:
+            return (parent, *parent.legs)
+        return parent.legs
+
+    def resize_exits(self, filled: Order) -> float:
+        """After a fill of ``filled`` (an entry or one of its exits): the quantity its exits may
+        still trade (the entry's filled quantity or the oco's, less what the exits filled), and
+        every other active exit resized to trade exactly that. Held legs keep their size."""
+        group = self.exit_group(filled)
+        if filled.is_exit_leg:
+            rest = 0.0 if not filled.is_open else filled.qty - filled.filled_qty
+        else:
+            rest = filled.filled_qty - sum(m.filled_qty for m in group)
+        if rest > _EPS:
+            for m in group:
+                if m is not filled and m.status in _ACTIVE:
+                    m.qty = m.filled_qty + rest
+        return max(rest, 0.0)

@@ -16,7 +16,25 @@ Timing rules (no look-ahead):
 * ``day`` orders expire when a bar of a later UTC calendar day than their first eligible bar
   arrives for their symbol (before that bar is matched);
 * with a ``participation_rate``, all orders on a symbol share at most ``rate * bar volume`` per bar
-  (whole units unless ``fractional``); the rest stays open for later bars.
+  (whole units unless ``fractional``); the rest stays open for later bars;
+* a trailing stop trails from the price at its placement: its symbol's close at that timestamp
+  (a bar of the same timestamp that arrives after the order was placed, e.g. when another
+  symbol's ``on_bar`` placed it, sets its reference; it is never matched against that bar).
+
+Order classes (``bracket``, ``oto``, ``oco``), with Alpaca's semantics:
+
+* a bracket's or oto's exit legs are ``held`` until the entry's first fill; they are then
+  ``accepted``, may trade from the next bar on, and are sized to what the entry has filled
+  (later fills of the entry grow them); an oco's two orders are active at once;
+* linked exits share one quantity: a fill of one reduces the others, and once that quantity
+  is exited the others are canceled (and a bracket's entry still open is canceled with them:
+  the trade is over). When one bar reaches two linked exits, the one its path reaches first
+  trades first;
+* an exit never trades more than the position it closes (it never flips the position); when
+  that position is gone, its open exits are canceled. Exits reserve no buying power;
+* canceling an entry cancels its legs; canceling an exit cancels the linked ones; an entry
+  rejected, or canceled or expired before any fill, takes its held legs with it. An oco may
+  only close a position (an oco larger than the position it closes is rejected).
 
 With a :class:`~tradeloop.execution.core.risk.RiskManager` (``risk``; the synchronous engine's, a
 venue has none), every submission and replacement is risk-checked first: a refused order is
@@ -32,7 +50,7 @@ from typing import Any, Unpack
 from tradeloop.errors import InvalidOrderError
 from tradeloop.execution.core.book import OrderBook
 from tradeloop.execution.core.costs import NoCommission, NoSlippage
-from tradeloop.execution.core.matching import match
+from tradeloop.execution.core.matching import match, touch_point
 from tradeloop.execution.core.portfolio import Portfolio
 from tradeloop.execution.core.risk import RiskManager, risk_reason
 from tradeloop.execution.core.validation import OrderValidator
@@ -40,6 +58,7 @@ from tradeloop.execution.sync_protocols import CommissionModel, ExecutionListene
 from tradeloop.execution.types import (
     Fill,
     Order,
+    OrderClass,
     OrderParams,
     OrderSide,
     OrderStatus,
@@ -131,6 +150,9 @@ class SimulatedExchange:
             return False
         self.book.set_status(o, OrderStatus.CANCELED, now)
         self.listener.on_order_update(o)
+        if o.order_class is not OrderClass.SIMPLE:
+            # an entry takes its legs with it; an exit the exits linked to it
+            self._end_all(o.legs if not o.is_exit_leg else self.book.exit_group(o), now)
         return True
 
     def replace(self, order: Order | str, now: int, **changes: Any) -> Order:
@@ -161,6 +183,14 @@ class SimulatedExchange:
         the new one would replace. ``fallback_prices``: reference prices for symbols that have
         no bar yet (otherwise such an order is checked only against its own limit/stop).
         """
+        if order.order_class is OrderClass.OCO:
+            held = self.portfolio.qty(order.symbol)
+            closable = max(held, 0.0) if order.side is OrderSide.SELL else max(-held, 0.0)
+            if order.qty > closable + _EPS:
+                return (
+                    f"oco orders only close a position: qty={order.qty:g} {order.symbol}, "
+                    f"the position it closes is {closable:g}"
+                )
         prices: Mapping[str, float] = self.last_prices
         if fallback_prices:
             prices = {**fallback_prices, **self.last_prices}
@@ -207,12 +237,28 @@ class SimulatedExchange:
         order.eligible_after = now
         if order.type is OrderType.TRAILING_STOP:
             order.trail_ref = ref if ref > 0.0 else None
-        self.book.register(order)
+        book = self.book
+        book.register(order)
+        legs = order.legs
+        listener = self.listener
         if reason is None:
-            self.book.set_status(order, OrderStatus.ACCEPTED, now)
+            book.set_status(order, OrderStatus.ACCEPTED, now)
+            oco = order.order_class is OrderClass.OCO
+            if not oco:
+                for leg in legs:  # they wait for the entry's fill
+                    book.set_status(leg, OrderStatus.HELD, now)
+            listener.on_order_update(order)
+            if oco:
+                for leg in legs:  # an oco's stop works at once, as the order itself
+                    leg.eligible_after = now
+                    book.set_status(leg, OrderStatus.ACCEPTED, now)
+                    listener.on_order_update(leg)
         else:
-            self.book.set_status(order, OrderStatus.REJECTED, now, reason=reason)
-        self.listener.on_order_update(order)
+            book.set_status(order, OrderStatus.REJECTED, now, reason=reason)
+            listener.on_order_update(order)
+            for leg in legs:  # the order's legs go with it
+                book.set_status(leg, OrderStatus.REJECTED, now, reason=reason)
+                listener.on_order_update(leg)
         return reason is None
 
     # -- simulated time ------------------------------------------------------------------------
@@ -232,8 +278,15 @@ class SimulatedExchange:
             capacity = self.participation_rate * v
             if not self.fractional:
                 capacity = float(math.floor(capacity + _EPS))
+        linked: set[str] | None = None  # exits matched with the others of their group
         for order in orders[:]:  # callbacks may submit or cancel orders while we iterate
-            if not order.is_open or ts <= order.eligible_after:
+            if not order.is_open:
+                continue
+            if ts <= order.eligible_after:
+                if ts == order.eligible_after and order.type is OrderType.TRAILING_STOP:
+                    # this symbol's bar of the timestamp the order was placed at (it was placed
+                    # from another symbol's bar): it trails from this price, not an older one
+                    order.trail_ref = c
                 continue
             tif = order.tif
             if tif is TimeInForce.DAY:
@@ -242,7 +295,16 @@ class SimulatedExchange:
                 elif day > order.session_day:
                     book.set_status(order, OrderStatus.EXPIRED, ts)
                     listener.on_order_update(order)
+                    if order.legs and not order.is_exit_leg and order.filled_qty <= 0.0:
+                        self._end_all(order.legs, ts, OrderStatus.EXPIRED)
                     continue
+            if order.order_class is not OrderClass.SIMPLE and order.is_exit_leg:
+                if linked is None:
+                    linked = set()
+                elif order.id in linked:
+                    continue
+                capacity = self._match_exits(order, linked, ts, day, o, h, lo, c, capacity)
+                continue
             price = match(order, o, h, lo, c)
             qty = 0.0
             if price is not None:
@@ -256,6 +318,85 @@ class SimulatedExchange:
                 book.set_status(order, OrderStatus.CANCELED, ts)
                 listener.on_order_update(order)
 
+    def _closable(self, order: Order) -> float:
+        """How much of its symbol's position ``order`` (an exit) can close."""
+        held = self.portfolio.qty(order.symbol)
+        return max(held, 0.0) if order.side is OrderSide.SELL else max(-held, 0.0)
+
+    def _match_exits(
+        self,
+        first: Order,
+        linked: set[str],
+        ts: int,
+        day: int,
+        o: float,
+        h: float,
+        lo: float,
+        c: float,
+        capacity: float,
+    ) -> float:
+        """Match ``first`` and the open exits linked to it against one bar, in the order the
+        bar's path reaches them; returns the capacity left. (Linked exits share their time in
+        force and session: what ``process_bar`` decided about ``first`` holds for all.)"""
+        group = [
+            m
+            for m in self.book.exit_group(first)
+            if m.is_open and m.status is not OrderStatus.HELD and ts > m.eligible_after
+        ]
+        hits: list[tuple[float, int, Order, float]] = []
+        for i, m in enumerate(group):
+            linked.add(m.id)
+            if m.tif is TimeInForce.DAY and m.session_day < 0:
+                m.session_day = day
+            price = match(m, o, h, lo, c)
+            if price is not None:
+                hits.append((touch_point(m, price, o, h, lo, c), i, m, price))
+        hits.sort(key=lambda hit: (hit[0], hit[1]))
+        for _, _, m, price in hits:
+            if not m.is_open:
+                continue  # ended by an exit that traded before it
+            closable = self._closable(m)
+            if closable <= _EPS:
+                self._end_all(self.book.exit_group(m), ts)  # the position is gone
+                break
+            qty = min(m.remaining_qty, capacity, closable)
+            if qty > 0.0:
+                capacity -= qty
+                self._fill(m, qty, price, h, lo, ts)
+        return capacity
+
+    def _end_all(
+        self,
+        orders: tuple[Order, ...],
+        ts: int,
+        status: OrderStatus = OrderStatus.CANCELED,
+    ) -> None:
+        """End the open ``orders`` (a group's legs) with ``status``, reporting each."""
+        for m in orders:
+            if m.is_open:
+                self.book.set_status(m, status, ts)
+                self.listener.on_order_update(m)
+
+    def _after_linked_fill(self, order: Order, ts: int) -> None:
+        """A fill of an entry with legs, or of a linked exit: activate, resize or end the
+        linked orders (see the module docstring)."""
+        book = self.book
+        if not order.is_exit_leg:  # an entry: its legs follow what it has filled
+            rest = book.resize_exits(order)
+            for leg in order.legs:
+                if leg.status is OrderStatus.HELD:
+                    leg.qty = rest
+                    leg.eligible_after = ts  # from the next bar on
+                    book.set_status(leg, OrderStatus.ACCEPTED, ts)
+                    self.listener.on_order_update(leg)
+            return
+        rest = book.resize_exits(order)
+        if rest <= _EPS or self._closable(order) <= _EPS:
+            self._end_all(book.exit_group(order), ts)
+            parent = book.parent_of(order)
+            if rest <= _EPS and parent is not None and not parent.is_exit_leg:
+                self._end_all((parent,), ts)  # the bracket's trade is over
+
     def _fill(self, order: Order, qty: float, price: float, h: float, lo: float, ts: int) -> None:
         side = order.side
         if order.type is not OrderType.LIMIT and order.type is not OrderType.STOP_LIMIT:
@@ -265,12 +406,25 @@ class SimulatedExchange:
             price = min(price, h) if side is OrderSide.BUY else max(price, lo)
         fee = self.commission.compute(order, qty, price)
         self.book.record_fill(order, qty, price, fee, ts)
-        self.portfolio.apply_fill(order.symbol, side, qty, price, fee, ts)
+        pf = self.portfolio
+        pf.apply_fill(order.symbol, side, qty, price, fee, ts)
         self._exec_seq += 1
-        fill = Fill(order.id, order.symbol, side, qty, price, fee, ts, f"E{self._exec_seq:06d}")
+        fill = Fill(
+            order.id,
+            order.symbol,
+            side,
+            qty,
+            price,
+            fee,
+            ts,
+            f"E{self._exec_seq:06d}",
+            pf.positions[order.symbol].qty,
+        )
         self.fills.append(fill)
         self.listener.on_fill(fill)
         self.listener.on_order_update(order)
+        if order.order_class is not OrderClass.SIMPLE:
+            self._after_linked_fill(order, ts)
 
     def on_bar(
         self, symbol: str, ts: int, o: float, h: float, lo: float, c: float, v: float
@@ -285,11 +439,14 @@ class SimulatedExchange:
         self.last_prices[symbol] = c
 
     def expire_all(self, ts: int) -> None:
-        """End of data: DAY orders expire; GTC orders stay open (they are reported as such)."""
+        """End of data: DAY orders expire (their session is over; held legs of an entry that
+        expires unfilled with them); GTC orders stay open (they are reported as such)."""
         for order in self.book.open_orders():
-            if order.tif is TimeInForce.DAY:
+            if order.is_open and order.tif is TimeInForce.DAY:
                 self.book.set_status(order, OrderStatus.EXPIRED, ts)
                 self.listener.on_order_update(order)
+                if order.legs and not order.is_exit_leg and order.filled_qty <= 0.0:
+                    self._end_all(order.legs, ts, OrderStatus.EXPIRED)
 
     # -- reading -------------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from tradeloop.execution.types import Order, OrderSide, OrderType
 
-__all__ = ["match", "path"]
+__all__ = ["match", "path", "touch_point"]
 
 
 def path(o: float, h: float, lo: float, c: float) -> tuple[float, float, float, float]:
@@ -140,3 +140,27 @@ def match(order: Order, o: float, h: float, lo: float, c: float) -> float | None
     if px is not None:
         order.triggered = True
     return px
+
+
+def touch_point(order: Order, price: float, o: float, h: float, lo: float, c: float) -> float:
+    """How far along the bar's path (0 = the open, 3 = the close) ``order`` trades at ``price``
+    (what :func:`match` returned): which of two linked exits the bar reaches first.
+
+    A limit order waits for the price to come to it (a sell limit from below), a stop for the
+    price to run through it (a sell stop from above); a stop-limit counts from its trigger."""
+    if price == o:
+        return 0.0
+    is_buy = order.side is OrderSide.BUY
+    level = price
+    up = not is_buy  # a sell limit is reached by a rise, a buy limit by a fall
+    if order.type is OrderType.STOP or order.type is OrderType.STOP_LIMIT:
+        if order.type is OrderType.STOP_LIMIT and order.stop_price is not None:
+            level = order.stop_price
+        up = is_buy  # a buy stop is reached by a rise, a sell stop by a fall
+    pts = path(o, h, lo, c)
+    leg = _touch(pts, 0, o, level, up)
+    if leg < 0:
+        return 3.0
+    start, end = pts[leg], pts[leg + 1]
+    span = abs(end - start)
+    return leg + (abs(level - start) / span if span else 0.0)

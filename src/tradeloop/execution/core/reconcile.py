@@ -171,9 +171,11 @@ def reconcile(
     marks: list[int] = []
     for snap in venue_orders:
         marks.append(snap.updated_at)
-        venue_to_client[snap.id] = snap.client_order_id
-        if snap.client_order_id in mine:
-            by_client[snap.client_order_id] = snap
+        # an order the engine knows by its venue id is its own, whatever client id the venue
+        # shows (the venue names a bracket's legs itself)
+        cid = venue_to_client.setdefault(snap.id, snap.client_order_id)
+        if cid in mine:
+            by_client[cid] = snap
         elif client_id_prefix and snap.client_order_id.startswith(client_id_prefix):
             adopts.append(Adopt(snap, snap.created_at))  # adopted unfilled; its fills follow
             by_client[snap.client_order_id] = snap

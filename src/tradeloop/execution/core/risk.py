@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tradeloop.errors import ConfigError
-from tradeloop.execution.types import Order, OrderSide
+from tradeloop.execution.types import Order, OrderClass, OrderSide
 
 if TYPE_CHECKING:
     from tradeloop.execution.core.book import OrderBook
@@ -309,8 +309,14 @@ def risk_reason(
     symbol = order.symbol
     side = order.side
     pending = 0.0
+    groups: set[str] = set()
     for o in book.open.get(symbol, ()):
         if o.side is side and o is not ignore:
+            if o.order_class is not OrderClass.SIMPLE and o.is_exit_leg:
+                key = o.parent_id or o.id  # linked exits trade the same shares: count them once
+                if key in groups:
+                    continue
+                groups.add(key)
             pending += o.remaining_qty
     open_count = 0
     for bucket in book.open.values():

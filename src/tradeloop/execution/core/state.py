@@ -3,10 +3,13 @@
 ::
 
     new ──► accepted ──► partially_filled ──► filled
-     │         │  │             │  ▲──┘ (more partial fills)
-     │         │  │             ├──► canceled / expired / replaced
-     │         │  └──► filled / canceled / expired / replaced / rejected
-     └──► rejected / canceled
+     │ │       │  │             │  ▲──┘ (more partial fills)
+     │ │       │  │             ├──► canceled / expired / replaced
+     │ │       │  └──► filled / canceled / expired / replaced / rejected
+     │ └──► rejected / canceled
+     └──► held ──► accepted (its entry filled) / canceled / expired / rejected
+
+``held`` is an exit leg of a bracket or oto order waiting for its entry's first fill.
 
 Terminal states (filled, canceled, expired, rejected, replaced) have no way out. Every change of
 ``Order.status`` goes through :func:`transition`, which raises :class:`InvalidTransitionError`
@@ -23,7 +26,8 @@ __all__ = ["ALLOWED_TRANSITIONS", "can_transition", "transition"]
 _S = OrderStatus
 
 ALLOWED_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
-    _S.NEW: frozenset({_S.ACCEPTED, _S.REJECTED, _S.CANCELED}),
+    _S.NEW: frozenset({_S.ACCEPTED, _S.REJECTED, _S.CANCELED, _S.HELD}),
+    _S.HELD: frozenset({_S.ACCEPTED, _S.CANCELED, _S.EXPIRED, _S.REJECTED}),
     _S.ACCEPTED: frozenset(
         {_S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELED, _S.EXPIRED, _S.REPLACED, _S.REJECTED}
     ),

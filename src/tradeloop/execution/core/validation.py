@@ -10,14 +10,21 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeVar
 
 from tradeloop.errors import InvalidOrderError
-from tradeloop.execution.types import Order, OrderType, TimeInForce
+from tradeloop.execution.types import Order, OrderClass, OrderSide, OrderType, TimeInForce
 
-__all__ = ["MAX_CLIENT_ORDER_ID_LEN", "OrderValidator", "coerce_enum"]
+__all__ = [
+    "MAX_CLIENT_ORDER_ID_LEN",
+    "ExitLegs",
+    "OrderValidator",
+    "check_order_class",
+    "coerce_enum",
+]
 
 MAX_CLIENT_ORDER_ID_LEN = 48
 
@@ -125,3 +132,141 @@ class OrderValidator:
             raise InvalidOrderError(
                 "client_order_id", coid, f"must be a string of 1..{MAX_CLIENT_ORDER_ID_LEN} chars"
             )
+
+
+# ------------------------------------------------------------------------------ order classes
+
+_CLASS_TIFS = (TimeInForce.DAY, TimeInForce.GTC)
+_LEG_KEYS = {"take_profit": ("limit_price",), "stop_loss": ("stop_price", "limit_price")}
+
+
+@dataclass(frozen=True, slots=True)
+class ExitLegs:
+    """The exit legs an order class asks for, checked: the take-profit's limit price, the
+    stop-loss's stop price and optional limit price (``None`` where a leg is absent)."""
+
+    take_profit: float | None
+    stop_loss: float | None
+    stop_loss_limit: float | None
+
+
+def _leg(name: str, value: object) -> dict[str, object] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise InvalidOrderError(name, value, "must be a mapping such as {'limit_price': 101.5}")
+    allowed = _LEG_KEYS[name]
+    for key in value:
+        if key not in allowed:
+            raise InvalidOrderError(
+                f"{name}.{key}", value[key], f"unknown field (allowed: {', '.join(allowed)})"
+            )
+    return dict(value)
+
+
+def _leg_price(name: str, leg: Mapping[str, object], key: str, required: bool) -> float | None:
+    value = leg.get(key)
+    field = f"{name}.{key}"
+    if value is None:
+        if required:
+            raise InvalidOrderError(field, None, "required")
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InvalidOrderError(field, value, "must be a number")
+    price = float(value)
+    if not (math.isfinite(price) and price > 0.0):
+        raise InvalidOrderError(field, value, "must be a finite number > 0")
+    return price
+
+
+def check_order_class(
+    order_class: OrderClass,
+    *,
+    side: OrderSide,
+    type: OrderType,
+    tif: TimeInForce,
+    limit_price: float | None,
+    stop_price: float | None,
+    take_profit: object,
+    stop_loss: object,
+) -> ExitLegs:
+    """Alpaca's rules for an order class (raises :class:`InvalidOrderError` naming the field):
+
+    * ``simple`` takes no legs;
+    * ``bracket`` needs both legs, ``oto`` exactly one, ``oco`` both; all three need time in
+      force ``day`` or ``gtc``; a bracket or oto entry cannot be a trailing stop, an oco is a
+      ``limit`` order (its take-profit: its limit price is the take-profit's);
+    * the take-profit lies on the profitable side of the stop-loss (for exits that sell, above
+      it) and, when the entry names a price, beyond it (for a buy entry: take-profit above,
+      stop-loss below).
+    """
+    tp = _leg("take_profit", take_profit)
+    sl = _leg("stop_loss", stop_loss)
+    if order_class is OrderClass.SIMPLE:
+        for name, leg in (("take_profit", tp), ("stop_loss", sl)):
+            if leg is not None:
+                raise InvalidOrderError(
+                    name, leg, "only allowed with order_class bracket, oco or oto"
+                )
+        return ExitLegs(None, None, None)
+    cls = order_class.value
+    if tif not in _CLASS_TIFS:
+        raise InvalidOrderError("tif", tif.value, f"{cls} orders must be 'day' or 'gtc'")
+    if order_class is OrderClass.OTO:
+        if (tp is None) == (sl is None):
+            raise InvalidOrderError(
+                "take_profit" if tp is None else "stop_loss",
+                None if tp is None else sl,
+                "an oto order needs exactly one of take_profit or stop_loss",
+            )
+    else:
+        for name, leg in (("take_profit", tp), ("stop_loss", sl)):
+            if leg is None:
+                raise InvalidOrderError(name, None, f"required for order_class {cls!r}")
+    tp_price = _leg_price("take_profit", tp, "limit_price", True) if tp is not None else None
+    sl_stop = _leg_price("stop_loss", sl, "stop_price", True) if sl is not None else None
+    sl_limit = _leg_price("stop_loss", sl, "limit_price", False) if sl is not None else None
+    if order_class is OrderClass.OCO:
+        if type is not OrderType.LIMIT:
+            raise InvalidOrderError("type", type.value, "oco orders must be type 'limit'")
+        if limit_price is not None and limit_price != tp_price:
+            raise InvalidOrderError(
+                "limit_price",
+                limit_price,
+                f"an oco order's limit price is its take-profit's ({tp_price}); give one",
+            )
+        exit_sells = side is OrderSide.SELL
+    else:
+        if type is OrderType.TRAILING_STOP:
+            raise InvalidOrderError("type", type.value, f"a {cls} entry cannot be a trailing stop")
+        exit_sells = side is OrderSide.BUY
+        entry = limit_price if limit_price is not None else stop_price
+        if isinstance(entry, bool) or not isinstance(entry, numbers.Real):
+            entry = None  # no price, or a bad one (the order's own check names it)
+        if entry is not None:
+            above, below = ("above", "below") if exit_sells else ("below", "above")
+            if tp_price is not None and (tp_price <= entry if exit_sells else tp_price >= entry):
+                raise InvalidOrderError(
+                    "take_profit.limit_price",
+                    tp_price,
+                    f"must be {above} the entry price {entry} for a {side.value} {cls} order",
+                )
+            if sl_stop is not None and (sl_stop >= entry if exit_sells else sl_stop <= entry):
+                raise InvalidOrderError(
+                    "stop_loss.stop_price",
+                    sl_stop,
+                    f"must be {below} the entry price {entry} for a {side.value} {cls} order",
+                )
+    if (
+        tp_price is not None
+        and sl_stop is not None
+        and (tp_price <= sl_stop if exit_sells else tp_price >= sl_stop)
+    ):
+        word = "above" if exit_sells else "below"
+        raise InvalidOrderError(
+            "take_profit.limit_price",
+            tp_price,
+            f"must be {word} stop_loss.stop_price {sl_stop} (exits that "
+            f"{'sell' if exit_sells else 'buy'})",
+        )
+    return ExitLegs(tp_price, sl_stop, sl_limit)

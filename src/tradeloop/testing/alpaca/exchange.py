@@ -55,9 +55,12 @@ from tradeloop.execution.types import (
     EventKind,
     Fill,
     Order,
+    OrderClass,
     OrderSide,
     OrderStatus,
     OrderType,
+    StopLossParams,
+    TakeProfitParams,
     TimeInForce,
 )
 
@@ -157,10 +160,13 @@ class AlpacaOrderRequest:
     trail_price: float | None = None
     trail_percent: float | None = None
     client_order_id: str | None = None
+    order_class: OrderClass = OrderClass.SIMPLE
+    take_profit: TakeProfitParams | None = None
+    stop_loss: StopLossParams | None = None
 
 
 _UNSUPPORTED_TIF = ("opg", "cls")
-_UNSUPPORTED_CLASSES = ("bracket", "oco", "oto", "mleg")
+_UNSUPPORTED_CLASSES = ("mleg",)
 _NEEDS_LIMIT = (OrderType.LIMIT, OrderType.STOP_LIMIT)
 _NEEDS_STOP = (OrderType.STOP, OrderType.STOP_LIMIT)
 
@@ -183,16 +189,17 @@ def _time_in_force(value: object) -> TimeInForce:
     return _choice(TimeInForce, "time_in_force", value)
 
 
-def _positive(body: Mapping[str, Any], key: str) -> float | None:
+def _positive(body: Mapping[str, Any], key: str, name: str | None = None) -> float | None:
     raw = body.get(key)
     if raw is None or raw == "":
         return None
+    name = name or key
     try:
         value = number(raw)
     except ValueError:
-        raise _invalid(f"invalid {key} {raw!r}: must be a number") from None
+        raise _invalid(f"invalid {name} {raw!r}: must be a number") from None
     if value <= 0.0:
-        raise _invalid(f"invalid {key} {raw!r}: must be > 0")
+        raise _invalid(f"invalid {name} {raw!r}: must be > 0")
     return value
 
 
@@ -230,22 +237,38 @@ def parse_order_request(body: object) -> AlpacaOrderRequest:
 
     Quantities and prices may be JSON numbers or strings. Raises :class:`AlpacaError` (422,
     code 40010001, or 42210000 for a sub-penny price) naming the first problem. Order classes
-    other than ``simple``, ``notional`` orders, ``opg``/``cls`` and extended hours are refused
-    as unsupported by this server.
+    ``bracket``, ``oco`` and ``oto`` come with ``take_profit`` ``{limit_price}`` and
+    ``stop_loss`` ``{stop_price, limit_price}``: their shapes and prices are checked here, the
+    rules that tie them together (which legs, time in force, prices in order) by the core when
+    the venue books the order. ``mleg`` (options), ``notional`` orders, ``opg``/``cls`` and
+    extended hours are refused as unsupported by this server.
     """
     if not isinstance(body, Mapping):
         raise _invalid("request body must be a JSON object")
-    order_class = body.get("order_class")
-    if order_class not in (None, "", "simple"):
-        if isinstance(order_class, str) and order_class.lower() in _UNSUPPORTED_CLASSES:
-            raise _invalid(
-                f"order_class {order_class.lower()} is not supported by this server "
-                "(simple orders only)"
-            )
-        raise _invalid(f"invalid order_class {order_class!r}")
-    for leg in ("take_profit", "stop_loss", "legs"):
-        if body.get(leg) is not None:
-            raise _invalid(f"{leg} needs an order_class this server does not support")
+    order_class = _order_class(body.get("order_class"))
+    if body.get("legs") is not None:
+        raise _invalid("legs are for multi-leg (mleg) orders, which this server does not support")
+    take_profit: TakeProfitParams | None = None
+    stop_loss: StopLossParams | None = None
+    tp_body = _leg_body(body, "take_profit", ("limit_price",))
+    sl_body = _leg_body(body, "stop_loss", ("stop_price", "limit_price"))
+    if (tp_body is not None or sl_body is not None) and order_class is OrderClass.SIMPLE:
+        raise _invalid("take_profit and stop_loss need order_class bracket, oco or oto")
+    if tp_body is not None:
+        tp = _positive(tp_body, "limit_price", "take_profit.limit_price")
+        if tp is None:
+            raise _invalid("take_profit.limit_price is required")
+        check_price_increment("take_profit.limit_price", tp)
+        take_profit = {"limit_price": tp}
+    if sl_body is not None:
+        stop = _positive(sl_body, "stop_price", "stop_loss.stop_price")
+        if stop is None:
+            raise _invalid("stop_loss.stop_price is required")
+        check_price_increment("stop_loss.stop_price", stop)
+        sl_limit = _positive(sl_body, "limit_price", "stop_loss.limit_price")
+        if sl_limit is not None:
+            check_price_increment("stop_loss.limit_price", sl_limit)
+        stop_loss = {"stop_price": stop, "limit_price": sl_limit}
     symbol = body.get("symbol")
     if not isinstance(symbol, str) or not symbol:
         raise _invalid("symbol is required")
@@ -268,6 +291,13 @@ def parse_order_request(body: object) -> AlpacaOrderRequest:
         raise _invalid("extended_hours orders are not supported by this server")
 
     limit_price = _positive(body, "limit_price")
+    if (
+        order_class is OrderClass.OCO
+        and type is OrderType.LIMIT
+        and limit_price is None
+        and take_profit is not None
+    ):
+        limit_price = take_profit["limit_price"]  # an oco is its own take-profit
     stop_price = _positive(body, "stop_price")
     trail_price = _positive(body, "trail_price")
     trail_percent = _positive(body, "trail_percent")
@@ -296,6 +326,8 @@ def parse_order_request(body: object) -> AlpacaOrderRequest:
         if price is not None:
             check_price_increment(field, price)
     _check_fractional(qty, type, tif)
+    if order_class is not OrderClass.SIMPLE and not qty.is_integer():
+        raise _invalid(f"fractional orders cannot be {order_class.value} orders")
     return AlpacaOrderRequest(
         symbol,
         side,
@@ -307,7 +339,38 @@ def parse_order_request(body: object) -> AlpacaOrderRequest:
         trail_price=trail_price,
         trail_percent=trail_percent,
         client_order_id=_client_order_id(body),
+        order_class=order_class,
+        take_profit=take_profit,
+        stop_loss=stop_loss,
     )
+
+
+def _order_class(raw: object) -> OrderClass:
+    if raw is None or raw == "":
+        return OrderClass.SIMPLE
+    if isinstance(raw, str):
+        if raw.lower() in _UNSUPPORTED_CLASSES:
+            raise _invalid(f"order_class {raw.lower()} is not supported by this server")
+        try:
+            return OrderClass(raw.lower())
+        except ValueError:
+            pass
+    allowed = ", ".join(c.value for c in OrderClass)
+    raise _invalid(f"invalid order_class {raw!r}: must be one of {allowed}")
+
+
+def _leg_body(
+    body: Mapping[str, Any], key: str, allowed: tuple[str, ...]
+) -> Mapping[str, Any] | None:
+    leg = body.get(key)
+    if leg is None:
+        return None
+    if not isinstance(leg, Mapping):
+        raise _invalid(f"{key} must be an object")
+    for field in leg:
+        if field not in allowed:
+            raise _invalid(f"invalid {key}.{field}: {key} takes {', '.join(allowed)}")
+    return leg
 
 
 def parse_replace_request(body: object, old: Order) -> dict[str, Any]:
@@ -541,14 +604,16 @@ class AlpacaVenue:
 
     # -- rendering -----------------------------------------------------------------------------
 
-    def order_json(self, order: Order) -> JSON:
-        """An exchange order as Alpaca's order object, with the venue's UUIDs."""
+    def order_json(self, order: Order, *, nested: bool = True) -> JSON:
+        """An exchange order as Alpaca's order object, with the venue's UUIDs; an order with
+        legs shows them (``legs``) when ``nested``."""
         return order_to_json(
             order,
             id=self.uuid_of(order.id),
             asset_id=self.asset_id(order.symbol),
             replaced_by=None if order.replaced_by is None else self.uuid_of(order.replaced_by),
             replaces=None if order.replaces is None else self.uuid_of(order.replaces),
+            legs=[self.order_json(leg) for leg in order.legs] if nested and order.legs else None,
         )
 
     def _order(self, order_id: str) -> Order:
@@ -564,11 +629,20 @@ class AlpacaVenue:
             raise _invalid("client_order_id must be unique")
 
     def _held(self, symbol: str, side: OrderSide, ignore: Order | None) -> float:
-        return sum(
-            o.remaining_qty
-            for o in self.exchange.book.open_orders(symbol)
-            if o.side is side and o is not ignore
-        )
+        """Shares of ``symbol`` that open ``side`` orders hold; linked exits (a bracket's
+        take-profit and stop-loss, an oco's two orders) hold the same shares: once."""
+        held = 0.0
+        groups: set[str] = set()
+        for o in self.exchange.book.open_orders(symbol):
+            if o.side is not side or o is ignore:
+                continue
+            if o.order_class is not OrderClass.SIMPLE and o.is_exit_leg:
+                key = o.parent_id or o.id
+                if key in groups:
+                    continue
+                groups.add(key)
+            held += o.remaining_qty
+        return held
 
     def _check_position(self, order: Order, ignore: Order | None) -> None:
         """Alpaca sells only shares not held for other orders and never flips a position in one
@@ -612,6 +686,9 @@ class AlpacaVenue:
             "trail_price": req.trail_price,
             "trail_percent": req.trail_percent,
             "client_order_id": coid,
+            "order_class": req.order_class,
+            "take_profit": req.take_profit,
+            "stop_loss": req.stop_loss,
         }
         try:
             candidate = self.exchange.book.new_order(
@@ -640,7 +717,8 @@ class AlpacaVenue:
     def list_orders(self, query: Mapping[str, str]) -> list[JSON]:
         """``GET /v2/orders``: ``status`` open|closed|all, ``limit`` (50, at most 500),
         ``after``/``until`` (submission time, exclusive), ``direction`` (desc), ``side``,
-        ``symbols`` (comma-separated), ``nested`` (accepted: simple orders have no legs)."""
+        ``symbols`` (comma-separated), ``nested`` (legs shown inside their order, not on
+        their own; by default every order is listed flat, legs included)."""
         status = _query_choice(query, "status", "open", ("open", "closed", "all"))
         limit = _query_int(query, "limit", 50, 1, 500)
         after = _query_time(query, "after")
@@ -649,7 +727,7 @@ class AlpacaVenue:
         side = query.get("side")
         if side:
             side = _choice(OrderSide, "side", side).value
-        _query_bool(query, "nested")
+        nested = _query_bool(query, "nested")
         raw_symbols = query.get("symbols") or ""
         symbols = {s.strip() for s in raw_symbols.split(",") if s.strip()}
         picked = [
@@ -660,10 +738,11 @@ class AlpacaVenue:
             and (until is None or o.created_at < until)
             and (not side or o.side.value == side)
             and (not symbols or o.symbol in symbols)
+            and not (nested and o.parent_id is not None)
         ]
         if direction == "desc":
             picked.reverse()
-        return [self.order_json(o) for o in picked[:limit]]
+        return [self.order_json(o, nested=nested) for o in picked[:limit]]
 
     def replace(self, order_id: str, body: object) -> JSON:
         """``PATCH /v2/orders/{id}``: a new order with a new id; the old one ends ``replaced``."""

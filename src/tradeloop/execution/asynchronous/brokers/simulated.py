@@ -26,6 +26,7 @@ from tradeloop.errors import (
 )
 from tradeloop.execution.async_protocols import AsyncBarSource, EventHandler
 from tradeloop.execution.asynchronous.sources import ReplayBarSource
+from tradeloop.execution.core.book import class_params
 from tradeloop.execution.core.exchange import SimulatedExchange
 from tradeloop.execution.core.portfolio import Portfolio
 from tradeloop.execution.core.reconcile import VenueFill
@@ -164,6 +165,7 @@ class SimulatedBroker:
         ex = self.exchange
         if ex.book.by_client_id(order.client_order_id) is not None:
             raise DuplicateOrderError(order.client_order_id)
+        order_class, take_profit, stop_loss = class_params(order)
         try:
             placed = ex.submit(
                 order.symbol,
@@ -178,6 +180,9 @@ class SimulatedBroker:
                 trail_percent=order.trail_percent,
                 client_order_id=order.client_order_id,
                 tag=order.tag,
+                order_class=order_class,
+                take_profit=take_profit,
+                stop_loss=stop_loss,
             )
         except InvalidOrderError as exc:
             raise OrderRejectedError(order.client_order_id, str(exc)) from None
@@ -278,9 +283,16 @@ class SimulatedBroker:
 
     # -- market data ---------------------------------------------------------------------------
 
+    @property
+    def timestamp_complete(self) -> bool:
+        """Whether the bar last streamed was its timestamp's last (when the source knows)."""
+        return bool(getattr(self.source, "timestamp_complete", False))
+
     async def bars(self, symbols: Sequence[str] | None = None) -> AsyncIterator[Bar]:
         on_bar = self.exchange.on_bar
         async for bar in self.source.bars(symbols):
             self.now = bar.ts
             on_bar(bar.symbol, bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume)
             yield bar
+        # the data ended: the session of every open day order is over, as in a backtest
+        self.exchange.expire_all(self.now)

@@ -359,3 +359,73 @@ def test_blocking_bars_over_alpaca_feed_the_sync_paper_engine() -> None:
             )
     assert result.bars_processed == 60
     assert result.fills  # the paper engine filled with its own matching
+
+
+class BracketTrader(SmaCross):
+    """SMA entries as bracket orders; exits are the legs' business."""
+
+    def on_start(self, ctx: Any) -> None:
+        super().on_start(ctx)
+        self.fills: list[Any] = []
+        self.updates: list[Any] = []
+
+    def on_bar(self, ctx: Any, bar: Bar) -> None:
+        closes = ctx.history(bar.symbol, 2)
+        if len(closes) < 2 or ctx.position(bar.symbol).qty or ctx.open_orders(bar.symbol):
+            return
+        if closes[-1] > closes[-2]:
+            c = round(bar.close, 2)
+            ctx.buy(
+                bar.symbol,
+                5,
+                order_class="bracket",
+                take_profit={"limit_price": round(c + 1.0, 2)},
+                stop_loss={"stop_price": round(c - 1.0, 2)},
+            )
+
+    def on_fill(self, ctx: Any, fill: Any) -> None:
+        self.fills.append(fill)
+
+    def on_order_update(self, ctx: Any, order: Any) -> None:
+        self.updates.append((order.id, order.status))
+
+
+def test_bracket_orders_go_over_the_wire_and_the_engine_learns_their_legs() -> None:
+    data = feed(80)
+
+    async def go() -> tuple[AsyncEngine, dict[str, Any], BracketTrader, list[Any]]:
+        async with AlpacaServer(data, port=0, speed=12_000) as server:
+            requests: list[Any] = []
+            broker = AlpacaBroker(config(server.url), symbols=["AAA", "BBB"])
+            sent = broker.connection.request
+
+            async def spy(method: str, url: str, **kw: Any) -> Any:
+                if method == "POST":
+                    requests.append(kw.get("json_body"))
+                return await sent(method, url, **kw)
+
+            broker.connection.request = spy  # type: ignore[method-assign]
+            strategy = BracketTrader()
+            engine = AsyncEngine(broker, strategy, run_id="brk")
+            await engine.run(max_bars=len(data))
+            return engine, server.state(), strategy, requests
+
+    engine, state, strategy, requests = run(go(), timeout=60)
+    assert requests and all(r["order_class"] == "bracket" for r in requests)
+    assert all({"take_profit", "stop_loss"} <= r.keys() for r in requests)
+    mgr = engine.manager
+    venue = {o["id"]: o for o in state["orders"]}
+    legs = [o for o in mgr.book.orders.values() if o.parent_id is not None]
+    assert legs and len(venue) == len(mgr.book.orders)
+    for order in mgr.book.orders.values():
+        v = venue[order.broker_order_id]  # every order's venue id is known, legs' too
+        assert order.filled_qty == float(v["filled_qty"]), order
+        assert {"new": "accepted"}.get(v["status"], v["status"]) == order.status.value
+        assert v["order_class"] == "bracket"
+    assert any(leg.status is OrderStatus.FILLED for leg in legs)
+    assert any(leg.status is OrderStatus.CANCELED for leg in legs)
+    assert {f.order_id for f in strategy.fills} & {leg.id for leg in legs}
+    assert all(f.position_qty is not None for f in strategy.fills)
+    venue_positions = {p["symbol"]: p["qty"] for p in state["positions"]}
+    engine_positions = {s: p.qty for s, p in engine.portfolio.positions.items() if p.qty}
+    assert engine_positions == venue_positions

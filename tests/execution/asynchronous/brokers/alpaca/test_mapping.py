@@ -30,6 +30,7 @@ from tradeloop.execution.asynchronous.brokers.alpaca.mapping import (
 from tradeloop.execution.types import (
     EventKind,
     Order,
+    OrderClass,
     OrderSide,
     OrderStatus,
     OrderType,
@@ -176,7 +177,7 @@ def test_filled_order_fields() -> None:
         ({"time_in_force": "opg"}, "time_in_force"),
         ({"created_at": "soon"}, "created_at"),
         ({"status": None}, "status"),
-        ({"order_class": "bracket"}, "order_class"),
+        ({"order_class": "mleg"}, "order_class"),  # multi-leg options: not supported
         ({"client_order_id": None}, "client_order_id"),
     ],
 )
@@ -410,3 +411,106 @@ def test_bars_from_json_and_msgpack() -> None:
     with pytest.raises(MalformedMessageError) as info:
         bar_from_json(dict(msg, c="x"))
     assert info.value.field == "c"
+
+
+# ----------------------------------------------------------------------------- order classes
+
+
+def test_bracket_and_oco_request_bodies() -> None:
+    from tradeloop.execution.core.book import OrderBook
+    from tradeloop.execution.core.validation import OrderValidator
+
+    book = OrderBook(OrderValidator(), client_id_prefix="run-")
+    entry = book.new_order(
+        "AAPL",
+        "buy",
+        10,
+        "limit",
+        limit_price=100.0,
+        tif="day",
+        order_class="bracket",
+        take_profit={"limit_price": 110.5},
+        stop_loss={"stop_price": 95.0, "limit_price": 94.5},
+    )
+    assert order_request_json(entry) == {
+        "symbol": "AAPL",
+        "qty": "10",
+        "side": "buy",
+        "type": "limit",
+        "time_in_force": "day",
+        "client_order_id": "run-O000001",
+        "limit_price": "100",
+        "order_class": "bracket",
+        "take_profit": {"limit_price": "110.5"},
+        "stop_loss": {"stop_price": "95", "limit_price": "94.5"},
+    }
+    oco = book.new_order(
+        "AAPL",
+        "sell",
+        5,
+        "limit",
+        order_class="oco",
+        take_profit={"limit_price": 120.0},
+        stop_loss={"stop_price": 90.0},
+    )
+    body = order_request_json(oco)
+    assert "limit_price" not in body  # the oco's limit is its take-profit's, as Alpaca shows
+    assert (body["order_class"], body["take_profit"], body["stop_loss"]) == (
+        "oco",
+        {"limit_price": "120"},
+        {"stop_price": "90"},
+    )
+    oto = book.new_order("AAPL", "buy", 1, order_class="oto", stop_loss={"stop_price": 1.5})
+    assert "take_profit" not in order_request_json(oto)
+
+
+def test_orders_with_legs_and_held_statuses_parse() -> None:
+    tp = alpaca_order(
+        id=UUID2, client_order_id="venue-tp", side="sell", limit_price="110", status="held"
+    )
+    sl = alpaca_order(
+        id=ASSET,
+        client_order_id="venue-sl",
+        side="sell",
+        type="stop",
+        order_type="stop",
+        limit_price=None,
+        stop_price="95",
+        status="held",
+        order_class="bracket",
+    )
+    o = order_from_json(alpaca_order(order_class="bracket", legs=[tp, sl]))
+    assert o.order_class is OrderClass.BRACKET and o.parent_id is None
+    assert [(leg.id, leg.type, leg.status, leg.parent_id) for leg in o.legs] == [
+        (UUID2, OrderType.LIMIT, OrderStatus.HELD, UUID1),
+        (ASSET, OrderType.STOP, OrderStatus.HELD, UUID1),
+    ]
+    assert status_from_alpaca("held", 0.0) is OrderStatus.HELD
+    assert order_from_json(alpaca_order(legs=[])).legs == ()
+    with pytest.raises(MalformedMessageError) as info:
+        order_from_json(alpaca_order(legs={"a": 1}))
+    assert info.value.field == "legs"
+    rendered = order_to_json(o, id=UUID1, asset_id=ASSET, legs=[tp, sl])
+    assert rendered["order_class"] == "bracket" and rendered["legs"] == [tp, sl]
+    held = o.legs[0]
+    assert order_to_json(held, id=UUID2, asset_id=ASSET)["status"] == "held"
+
+
+def test_a_fill_event_carries_the_position_after_it() -> None:
+    data = {
+        "event": "fill",
+        "order": alpaca_order(status="filled", filled_qty="10", filled_avg_price="101"),
+        "timestamp": "2024-03-01T14:31:00Z",
+        "execution_id": UUID2,
+        "price": "101",
+        "qty": "10",
+        "position_qty": "-5",
+    }
+    event = trade_update_from_json(data)
+    assert event.fill is not None and event.fill.position_qty == -5.0
+    del data["position_qty"]
+    unknown = trade_update_from_json(data).fill
+    assert unknown is not None and unknown.position_qty is None
+    with pytest.raises(MalformedMessageError) as info:
+        trade_update_from_json({**data, "position_qty": "many"})
+    assert (info.value.field, info.value.value) == ("position_qty", "many")

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tradeloop.errors import BrokerError
+from tradeloop.execution.core.book import class_params
 from tradeloop.execution.core.reconcile import VenueFill
 from tradeloop.execution.types import (
     Account,
@@ -29,6 +30,7 @@ from tradeloop.execution.types import (
     EventKind,
     Fill,
     Order,
+    OrderClass,
     OrderSide,
     OrderStatus,
     OrderType,
@@ -193,6 +195,7 @@ _TERMINAL = {
 
 ALPACA_STATUS: dict[OrderStatus, str] = {
     OrderStatus.NEW: "pending_new",
+    OrderStatus.HELD: "held",
     OrderStatus.ACCEPTED: "new",
     OrderStatus.PARTIALLY_FILLED: "partially_filled",
     OrderStatus.FILLED: "filled",
@@ -206,10 +209,13 @@ ALPACA_STATUS: dict[OrderStatus, str] = {
 
 def status_from_alpaca(status: str, filled_qty: float) -> OrderStatus:
     """Any Alpaca status (``new``, ``pending_cancel``, ``done_for_day``, ``suspended``, ...) ->
-    tradeloop's: terminal ones map one to one; every other status means the order is working."""
+    tradeloop's: terminal ones map one to one, ``held`` (a leg waiting for its entry) too; every
+    other status means the order is working."""
     terminal = _TERMINAL.get(status.lower())
     if terminal is not None:
         return terminal
+    if status.lower() == "held":
+        return OrderStatus.HELD
     return OrderStatus.PARTIALLY_FILLED if filled_qty > 0 else OrderStatus.ACCEPTED
 
 
@@ -218,10 +224,16 @@ def order_from_json(d: Mapping[str, Any]) -> Order:
     what = "order"
     if not isinstance(d, Mapping):
         raise MalformedMessageError(what, "order", d, "must be a JSON object")
-    if d.get("order_class") not in (None, "", "simple"):
+    raw_class = d.get("order_class") or "simple"
+    try:
+        order_class = OrderClass(str(raw_class).lower())
+    except ValueError:
         raise MalformedMessageError(
-            what, "order_class", d.get("order_class"), "only simple orders are supported"
-        )
+            what, "order_class", raw_class, "not supported (simple, bracket, oco, oto)"
+        ) from None
+    raw_legs = d.get("legs")
+    if raw_legs is not None and not isinstance(raw_legs, list):
+        raise MalformedMessageError(what, "legs", raw_legs, "must be a list of orders or null")
     if d.get("qty") is None:
         raise MalformedMessageError(
             what, "qty", None, "required (notional orders are not supported)"
@@ -251,6 +263,11 @@ def order_from_json(d: Mapping[str, Any]) -> Order:
     order.broker_order_id = order.id
     if order.status is OrderStatus.REJECTED:
         order.reject_reason = str(d.get("reject_reason") or "rejected by the venue")
+    order.order_class = order_class
+    if raw_legs:
+        order.legs = tuple(order_from_json(leg) for leg in raw_legs)
+        for leg in order.legs:
+            leg.parent_id = order.id
     return order
 
 
@@ -272,11 +289,13 @@ def order_to_json(
     replaced_by: str | None = None,
     replaces: str | None = None,
     status: str | None = None,
+    legs: list[JSON] | None = None,
 ) -> JSON:
     """An :class:`Order` as an Alpaca order object (what the venue answers and streams).
 
     ``id``, ``replaced_by`` and ``replaces`` are the venue's UUIDs; ``status`` overrides the
-    Alpaca status (``pending_cancel``, say).
+    Alpaca status (``pending_cancel``, say); ``legs``: the order's legs, rendered (``null``
+    for a simple order, or a listing that shows legs on their own).
     """
     created = format_ts(order.created_at)
     updated = format_ts(order.updated_at)
@@ -302,7 +321,7 @@ def order_to_json(
         "qty": decimal(order.qty),
         "filled_qty": decimal(order.filled_qty),
         "filled_avg_price": decimal(order.avg_fill_price),
-        "order_class": "simple",
+        "order_class": order.order_class.value,
         "order_type": order.type.value,
         "type": order.type.value,
         "side": order.side.value,
@@ -312,7 +331,7 @@ def order_to_json(
         "stop_price": decimal(order.stop_price),
         "status": status or ALPACA_STATUS[st],
         "extended_hours": False,
-        "legs": None,
+        "legs": legs,
         "trail_percent": decimal(order.trail_percent),
         "trail_price": decimal(order.trail_price),
         "hwm": decimal(order.trail_ref) if order.type is OrderType.TRAILING_STOP else None,
@@ -322,7 +341,11 @@ def order_to_json(
 
 
 def order_request_json(order: Order) -> JSON:
-    """The body of ``POST /v2/orders`` for ``order`` (decimals as strings, as Alpaca's docs)."""
+    """The body of ``POST /v2/orders`` for ``order`` (decimals as strings, as Alpaca's docs).
+
+    An order with legs (bracket, oco, oto) goes as one request: ``order_class`` with
+    ``take_profit`` ``{limit_price}`` and ``stop_loss`` ``{stop_price, limit_price}``; an oco
+    names its limit price only as its take-profit's, as Alpaca's examples do."""
     body: JSON = {
         "symbol": order.symbol,
         "qty": decimal(order.qty),
@@ -335,6 +358,18 @@ def order_request_json(order: Order) -> JSON:
         value = getattr(order, key)
         if value is not None:
             body[key] = decimal(value)
+    if order.order_class is not OrderClass.SIMPLE:
+        order_class, take_profit, stop_loss = class_params(order)
+        body["order_class"] = order_class.value
+        if order_class is OrderClass.OCO:
+            body.pop("limit_price", None)
+        if take_profit is not None:
+            body["take_profit"] = {"limit_price": decimal(take_profit["limit_price"])}
+        if stop_loss is not None:
+            leg: JSON = {"stop_price": decimal(stop_loss["stop_price"])}
+            if stop_loss.get("limit_price") is not None:
+                leg["limit_price"] = decimal(stop_loss.get("limit_price"))
+            body["stop_loss"] = leg
     return body
 
 
@@ -384,6 +419,7 @@ def trade_update_from_json(data: Mapping[str, Any]) -> BrokerEvent:
             0.0,  # Alpaca charges no commission on US equities
             ts,
             str(_req(data, what, "execution_id")),
+            _opt_num(data, what, "position_qty"),
         )
     return BrokerEvent(kind, order, ts, fill)
 
