@@ -1,31 +1,46 @@
 # Two commands set up everything on a fresh machine: `make demo` and `make test`.
+#
+# Both use ./.venv. `make demo` installs only what running tradeloop needs (the package with its
+# report extra); `make test` installs the whole dev toolchain (`.[dev]`: tests, linters, mypy,
+# Playwright). Each has its own stamp, so either can run first and the other adds what it lacks.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+VENV_STAMP    := $(VENV)/.created
+RUNTIME_STAMP := $(VENV)/.runtime
+DEV_STAMP     := $(VENV)/.installed
 
 .PHONY: demo test lint bench clean
 
-$(STAMP): pyproject.toml
+$(VENV_STAMP):
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	touch $(VENV_STAMP)
 
-demo: $(STAMP)
+# the runtime: tradeloop and matplotlib for the report, nothing for development
+$(RUNTIME_STAMP): pyproject.toml $(VENV_STAMP)
+	$(BIN)/pip install --quiet -e '.[report]'
+	touch $(RUNTIME_STAMP)
+
+# the dev toolchain; it includes the runtime, so it renews that stamp too
+$(DEV_STAMP): pyproject.toml $(VENV_STAMP)
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(DEV_STAMP) $(RUNTIME_STAMP)
+
+demo: $(RUNTIME_STAMP)
 	$(BIN)/tradeloop demo --out results/demo
 
-test: $(STAMP)
+test: $(DEV_STAMP)
 	$(BIN)/ruff check src tests bench examples
 	$(BIN)/ruff format --check src tests bench examples
 	$(BIN)/mypy
 	$(BIN)/pytest
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check --fix src tests bench examples
 	$(BIN)/ruff format src tests bench examples
 
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	$(BIN)/python bench/bench_sma.py
 	$(BIN)/python bench/bench_sync_vs_async.py
 

@@ -17,7 +17,8 @@ import pytest
 
 from tradeloop.execution.types import OrderSide, Trade
 from tradeloop.results import BacktestResult, write_html_report
-from tradeloop.results.report import MAX_TRADE_ROWS, NO_PLOTS_NOTE, _thin, format_metric
+from tradeloop.results.plots import thin as _thin
+from tradeloop.results.report import MAX_TRADE_ROWS, NO_PLOTS_NOTE, format_metric
 
 DAY = 86_400_000_000_000
 T0 = 19_723 * DAY  # 2024-01-01 UTC
@@ -69,8 +70,8 @@ def png_payloads(text: str) -> list[bytes]:
 
 
 def trade_rows(text: str) -> int:
-    section = text.split("<h2>Trades", 1)[1]
-    return section.count("<tr>") - 1  # minus the header row
+    section = text.split('<h2 id="trades">Trades', 1)[1]
+    return section.count("<tr") - 1  # minus the header row
 
 
 def test_report_with_plots(tmp_path: Path) -> None:
@@ -78,10 +79,13 @@ def test_report_with_plots(tmp_path: Path) -> None:
     assert path == tmp_path / "sub" / "report.html"
     text = path.read_text(encoding="utf-8")
     assert text.startswith("<!DOCTYPE html>")
-    assert text.count("data:image/png;base64,") == 2
+    # equity, drawdown and the trade durations (no bars given: no price charts)
+    assert text.count("data:image/png;base64,") == 3
     pngs = png_payloads(text)
-    assert len(pngs) == 2
+    assert len(pngs) == 3
     assert all(p.startswith(PNG_MAGIC) and len(p) > 5_000 for p in pngs)
+    alts = re.findall(r'<img alt="([^"]*)"', text)
+    assert alts == ["Equity curve", "Drawdown (underwater)", "Trade durations"]
     assert NO_PLOTS_NOTE not in text
     assert "<title>Backtest report: SmaCross</title>" in text
 
@@ -91,7 +95,11 @@ def test_report_is_self_contained(tmp_path: Path) -> None:
     assert "http://" not in text and "https://" not in text
     assert "<script" not in text and "<link" not in text
     srcs = re.findall(r'src="([^"]*)"', text)
-    assert len(srcs) == 2 and all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert len(srcs) == 3 and all(s.startswith("data:image/png;base64,") for s in srcs)
+    hrefs = re.findall(r'href="([^"]*)"', text)
+    assert hrefs and all(h.startswith("#") for h in hrefs)  # only links within the page
+    ids = set(re.findall(r'id="([^"]*)"', text))
+    assert {h[1:] for h in hrefs} <= ids
 
 
 def test_metrics_table_formatting(tmp_path: Path) -> None:
@@ -133,7 +141,7 @@ def test_everything_is_escaped(tmp_path: Path) -> None:
 def test_trades_table_rows_and_cap(tmp_path: Path) -> None:
     text = write_html_report(make_result(), tmp_path / "r.html").read_text()
     assert trade_rows(text) == 2
-    assert "<h2>Trades (2)</h2>" in text
+    assert '<h2 id="trades">Trades (2)</h2>' in text
     assert "Showing the first" not in text
     assert '<td class="num">5.00%</td>' in text  # return_pct of the first trade
     assert "<td>short</td>" in text
@@ -142,7 +150,7 @@ def test_trades_table_rows_and_cap(tmp_path: Path) -> None:
     text = write_html_report(make_result(trades=many), tmp_path / "big.html").read_text()
     assert trade_rows(text) == MAX_TRADE_ROWS == 500
     assert "Showing the first 500 of 600 trades" in text
-    assert "<h2>Trades (600)</h2>" in text
+    assert '<h2 id="trades">Trades (600)</h2>' in text
 
 
 def test_no_trades_no_equity(tmp_path: Path) -> None:
@@ -150,13 +158,14 @@ def test_no_trades_no_equity(tmp_path: Path) -> None:
     text = write_html_report(empty, tmp_path / "r.html").read_text()
     assert "No trades." in text
     assert "No equity points to plot." in text
+    assert "No closed trades." in text
     assert "data:image/png" not in text
     assert "<tr><th>Final equity</th><td>100.00</td></tr>" in text
 
 
 def test_single_point_still_plots(tmp_path: Path) -> None:
     text = write_html_report(make_result(equity=[100.0]), tmp_path / "r.html").read_text()
-    assert len(png_payloads(text)) == 2
+    assert len(png_payloads(text)) == 3  # equity, drawdown, durations
 
 
 def test_without_matplotlib(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -183,9 +192,9 @@ def test_plots_use_datetime_axis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setattr(Figure, "savefig", recording_savefig)
     write_html_report(make_result(), tmp_path / "r.html")
-    assert len(figures) == 2
+    assert len(figures) == 3  # equity, drawdown, trade durations
     expected = np.array([T0 + i * DAY for i in range(4)], dtype="datetime64[ns]")
-    for fig in figures:
+    for fig in figures[:2]:
         ax = fig.axes[0]
         assert isinstance(ax.xaxis.get_major_formatter(), ConciseDateFormatter)
         x = ax.lines[0].get_xdata()
@@ -217,7 +226,7 @@ def test_pyplot_and_backend_untouched(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["False", "True"]
-    assert out.read_text().count("data:image/png;base64,") == 2
+    assert out.read_text().count("data:image/png;base64,") == 2  # no trades: no durations
 
 
 @pytest.mark.parametrize(

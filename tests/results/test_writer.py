@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
@@ -115,10 +116,85 @@ def test_record_csv_round_trip(tmp_path: Path, name: str) -> None:
     assert header == list(expected[0])
     assert len(rows) == len(expected)
     for row, exp in zip(rows, expected, strict=True):
-        assert row == {k: as_csv_text(v) for k, v in exp.items()}
-        for k, v in exp.items():  # numbers come back exactly
-            if isinstance(v, float):
-                assert float(row[k]) == v
+        assert set(row) == set(exp)
+        for k, v in exp.items():
+            if isinstance(v, float):  # numbers come back as written: rounded, close to exact
+                assert float(row[k]) == pytest.approx(v, abs=5e-5), k
+            else:  # everything else exactly as to_dict() has it (times included)
+                assert row[k] == as_csv_text(v), k
+
+
+def test_numbers_are_rounded_to_what_they_are_worth(tmp_path: Path) -> None:
+    o1 = Order(
+        "O1", "AAPL", OrderSide.BUY, 181.000000000004, OrderType.LIMIT, limit_price=0.1 + 0.2
+    )
+    o1.status, o1.filled_qty, o1.avg_fill_price = OrderStatus.FILLED, 181.0, 131.505724999999996
+    o1.commission = 2.6149999999999998
+    fill = Fill("O1", "AAPL", OrderSide.BUY, 181.0, 131.505724999999996, 2.6149999999999998, T0)
+    penny = Fill("O2", "PENNY", OrderSide.BUY, 1e6, 0.000123456789, 0.0, T0)
+    trade = Trade("AAPL", OrderSide.BUY, T0)
+    trade.entry_price, trade.exit_price = 131.505724999999996, 133.95299000000003
+    trade.max_qty, trade.pnl, trade.commission = 181.0, 442.9558700000057, 2.0
+    trade.exit_ts = T0 + DAY
+    result = sample_result(
+        orders=[o1],
+        fills=[fill, penny],
+        trades=[trade],
+        equity=[1_000.0, 1_010.123456, 909.999, 1_103.0049],
+        exposure=[0.0, 1_000.004, 900.0, 331.5],
+    )
+    paths = write_results(result, tmp_path)
+    _, trades = read_csv(paths["trades"])
+    assert trades[0]["entry_price"] == "131.505725"  # 6 decimals
+    assert trades[0]["exit_price"] == "133.95299"  # float noise gone
+    assert trades[0]["pnl"] == "442.96"  # money: cents
+    assert trades[0]["net_pnl"] == "440.96"
+    assert trades[0]["return_pct"] == "1.861"  # percent, 4 decimals
+    _, fills = read_csv(paths["fills"])
+    assert fills[0]["price"] == "131.505725"
+    assert fills[0]["commission"] == "2.615"  # fractions of a cent are kept (6 decimals)
+    assert fills[1]["price"] == "0.000123457"  # below 1: 6 significant digits
+    _, orders = read_csv(paths["orders"])
+    assert orders[0]["qty"] == "181.0"
+    assert orders[0]["limit_price"] == "0.3"
+    assert orders[0]["avg_fill_price"] == "131.505725"
+    _, equity = read_csv(paths["equity"])
+    assert [r["equity"] for r in equity] == ["1000.0", "1010.12", "910.0", "1103.0"]
+    assert [r["exposure"] for r in equity] == ["0.0", "1000.0", "900.0", "331.5"]
+    assert equity[2]["drawdown"] == "0.099121"  # (1010.123456 - 909.999) / 1010.123456
+    # full precision stays in memory
+    assert result.equity[1] == 1_010.123456
+    assert trade.exit_price == 133.95299000000003
+
+
+def test_every_time_is_an_exact_iso_timestamp(tmp_path: Path) -> None:
+    ns = T0 + 123_456_789  # a fraction of a second, to the nanosecond
+    order = Order("O1", "AAPL", OrderSide.BUY, 1.0, created_at=ns)
+    order.updated_at = ns + 1
+    trade = Trade("AAPL", OrderSide.BUY, ns)
+    trade.exit_ts = ns + DAY
+    fill = Fill("O1", "AAPL", OrderSide.BUY, 1.0, 100.0, 0.0, ns)
+    result = sample_result(orders=[order], fills=[fill], trades=[trade])
+    paths = write_results(result, tmp_path)
+    stamp = "2024-01-01T21:00:00.123456789+00:00"
+    _, orders = read_csv(paths["orders"])
+    assert orders[0]["created_at"] == stamp
+    assert orders[0]["updated_at"] == "2024-01-01T21:00:00.123456790+00:00"
+    _, trades = read_csv(paths["trades"])
+    assert trades[0]["entry_time"] == stamp
+    assert trades[0]["exit_time"] == "2024-01-02T21:00:00.123456789+00:00"
+    _, fills = read_csv(paths["fills"])
+    assert fills[0]["timestamp"] == stamp
+    iso = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00$")
+    for name, columns in (
+        ("orders", ("created_at", "updated_at")),
+        ("trades", ("entry_time",)),
+        ("fills", ("timestamp",)),
+        ("equity", ("timestamp",)),
+    ):
+        for row in read_csv(paths[name])[1]:
+            for column in columns:
+                assert iso.match(row[column]), (name, column, row[column])
 
 
 def test_trades_csv_content(tmp_path: Path) -> None:
@@ -180,12 +256,14 @@ def test_metrics_json_round_trip(tmp_path: Path) -> None:
             assert got[key] == value, key
     assert got["num_trades"] == 1 and isinstance(got["num_trades"], int)
     assert got["num_orders"] == 3 and isinstance(got["num_orders"], int)
+    assert got["num_rejected"] == 1 and isinstance(got["num_rejected"], int)
     assert got["total_return"] == pytest.approx(0.103)
     assert got["max_drawdown"] == pytest.approx(0.1)
 
     assert doc["run"] == {
         "strategy_name": "Breakout",
         "params": {"window": 20, "threshold": 1.5, "symbols": ["AAPL"]},
+        "settings": {},
         "symbols": ["AAPL"],
         "start": "2024-01-01T21:00:00+00:00",
         "end": "2024-01-04T21:00:00+00:00",
@@ -205,6 +283,21 @@ def test_metrics_json_maps_non_finite_values(tmp_path: Path) -> None:
     doc = json.loads(text, parse_constant=no_constants)
     assert doc["metrics"] == {"sharpe": None, "profit_factor": "inf", "calmar": "-inf", "cagr": 0.5}
     assert doc["run"]["params"] == {"lookback": 5, "scale": None, "weights": [1.5]}
+
+
+def test_settings_are_written_to_metrics_json(tmp_path: Path) -> None:
+    settings = {
+        "commission": {"type": "per_share", "rate": 0.005},
+        "participation_rate": None,
+        "leverage": 2.0,
+        "allow_short": False,
+        "max_loss": math.inf,
+    }
+    doc = json.loads(
+        write_results(sample_result(settings=settings), tmp_path)["metrics"].read_text(),
+        parse_constant=no_constants,
+    )
+    assert doc["run"]["settings"] == {**settings, "max_loss": "inf"}
 
 
 def test_unserialisable_params_fall_back_to_str(tmp_path: Path) -> None:

@@ -42,6 +42,9 @@ turnover                   ``sum(|fill.qty * fill.price|) / mean(equity)``
 total_commission           sum of fill commissions (money)
 final_equity               last equity point (``initial_cash`` without any)
 num_orders                 number of orders
+num_rejected               number of orders that ended ``rejected`` (buying power, shorting rules,
+                           risk limits, the venue); see :mod:`tradeloop.results.analysis` for the
+                           reasons
 num_fills                  number of fills
 periods_per_year           ``N`` used above, given or inferred (see :func:`infer_periods_per_year`)
 =========================  =========================================================================
@@ -61,6 +64,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tradeloop.errors import ConfigError
+from tradeloop.execution.types import OrderStatus
 from tradeloop.results.result import BacktestResult
 
 __all__ = [
@@ -93,6 +97,7 @@ METRIC_KEYS: tuple[str, ...] = (
     "total_commission",
     "final_equity",
     "num_orders",
+    "num_rejected",
     "num_fills",
     "periods_per_year",
 )
@@ -103,7 +108,7 @@ FRACTION_KEYS = frozenset(
 )
 """Keys whose value is a fraction best shown as a percentage."""
 
-COUNT_KEYS = frozenset({"num_trades", "num_orders", "num_fills"})
+COUNT_KEYS = frozenset({"num_trades", "num_orders", "num_rejected", "num_fills"})
 """Keys whose value is a whole number (still returned as a float)."""
 
 _NS_PER_HOUR = 3_600 * 10**9
@@ -292,6 +297,7 @@ def compute_metrics(
         "total_commission": float(sum(f.commission for f in result.fills)),
         "final_equity": final,
         "num_orders": float(len(result.orders)),
+        "num_rejected": float(sum(1 for o in result.orders if o.status is OrderStatus.REJECTED)),
         "num_fills": float(len(result.fills)),
         "periods_per_year": ppy,
     }

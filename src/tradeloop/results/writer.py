@@ -3,19 +3,40 @@
 ========================  =========================================================================
 file                      content
 ========================  =========================================================================
-``equity.csv``            ``timestamp`` (ISO-8601, UTC), ``equity``, ``exposure``, ``drawdown``
-                          (positive fraction below the running peak), one row per equity point
-``trades.csv``            one row per trade, the columns of ``Trade.to_dict()``
+``equity.csv``            ``timestamp``, ``equity``, ``exposure``, ``drawdown`` (positive fraction
+                          below the running peak), one row per equity point
+``trades.csv``            one row per trade, the columns of ``Trade.to_dict()`` (an open trade has
+                          empty ``exit_time`` and ``exit_price``)
 ``orders.csv``            one row per order, the columns of ``Order.to_dict()``
 ``fills.csv``             one row per fill, the columns of ``Fill.to_dict()``
 ``metrics.json``          ``{"metrics": {...}, "run": {...}}``: the metrics of
                           :func:`~tradeloop.results.metrics.compute_metrics` and the run's
-                          description (strategy, params, symbols, start/end, cash, bars, time)
+                          description (strategy, params, settings, symbols, start/end, cash, bars,
+                          time; ``live`` for a live run; ``partial``, why, for a run
+                          that stopped early)
 ========================  =========================================================================
+
+Every time is an exact ISO-8601 UTC timestamp (``2024-03-01T14:30:00+00:00``; fractional seconds
+only when a series has them). Numbers are rounded to what they are worth; the result in memory
+keeps full precision:
+
+==============================================  ===================================================
+columns                                         written as
+==============================================  ===================================================
+prices (entry/exit, fill, limit, stop, trail,   6 decimals (6 significant digits below 1)
+average fill)
+money (equity, exposure, P&L)                   cents
+commissions                                     6 decimals (per-share rates charge fractions of a
+                                                cent)
+quantities                                      8 decimals
+``return_pct``, ``trail_percent``, drawdown     ``return_pct``/``trail_percent`` 4 decimals (in
+                                                percent), ``drawdown`` 6 decimals (a fraction)
+==============================================  ===================================================
 
 CSV files always have a header row, even without data rows; ``None`` is written as an empty field.
 ``metrics.json`` is strict JSON: ``inf``/``-inf`` are written as the strings ``"inf"``/``"-inf"``
-(``float()`` reads them back) and NaN as ``null``.
+(``float()`` reads them back) and NaN as ``null``. :func:`tradeloop.results.load_result` reads a
+directory back into a :class:`~tradeloop.results.result.BacktestResult`.
 """
 
 from __future__ import annotations
@@ -34,7 +55,23 @@ from tradeloop.execution.types import Fill, Order, OrderSide, Trade
 from tradeloop.results.metrics import COUNT_KEYS, compute_metrics, drawdown_series
 from tradeloop.results.result import BacktestResult
 
-__all__ = ["iso_timestamps", "json_safe", "run_info", "write_results"]
+__all__ = [
+    "iso_timestamps",
+    "json_safe",
+    "round_fee",
+    "round_money",
+    "round_price",
+    "round_qty",
+    "run_info",
+    "write_results",
+]
+
+PRICE_DIGITS = 6
+MONEY_DIGITS = 2
+FEE_DIGITS = 6
+QTY_DIGITS = 8
+PCT_DIGITS = 4
+FRACTION_DIGITS = 6
 
 EQUITY_COLUMNS = ("timestamp", "equity", "exposure", "drawdown")
 # Column names come from to_dict() of throwaway instances, so they follow the types.
@@ -61,6 +98,49 @@ def iso_timestamps(ts: Sequence[int] | npt.NDArray[np.int64]) -> list[str]:
         unit = "ns"
     text = np.datetime_as_string(arr.astype(np.dtype("datetime64[ns]")), unit=unit)
     return [f"{s}+00:00" for s in text.tolist()]
+
+
+def _iso_optional(ts: Sequence[int | None]) -> list[str | None]:
+    """:func:`iso_timestamps` of a column that may hold ``None`` (kept as ``None``)."""
+    known = [(i, v) for i, v in enumerate(ts) if v is not None]
+    out: list[str | None] = [None] * len(ts)
+    texts = iso_timestamps([v for _, v in known])
+    for (i, _), text in zip(known, texts, strict=True):
+        out[i] = text
+    return out
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    if value is None:
+        return None
+    v = float(value)
+    return round(v, digits) if math.isfinite(v) else v
+
+
+def round_price(value: float | None) -> float | None:
+    """A price as written: 6 decimals, or 6 significant digits for prices below 1."""
+    if value is None:
+        return None
+    v = float(value)
+    if v == 0.0 or not math.isfinite(v):
+        return v
+    magnitude = math.floor(math.log10(abs(v)))
+    return round(v, PRICE_DIGITS if magnitude >= 0 else PRICE_DIGITS - 1 - magnitude)
+
+
+def round_money(value: float | None) -> float | None:
+    """An amount of money (equity, exposure, P&L) as written: cents."""
+    return _round(value, MONEY_DIGITS)
+
+
+def round_fee(value: float | None) -> float | None:
+    """A commission as written: 6 decimals (per-share rates charge fractions of a cent)."""
+    return _round(value, FEE_DIGITS)
+
+
+def round_qty(value: float | None) -> float | None:
+    """A quantity as written: 8 decimals."""
+    return _round(value, QTY_DIGITS)
 
 
 def json_safe(value: Any) -> Any:
@@ -93,6 +173,7 @@ def run_info(result: BacktestResult) -> dict[str, Any]:
     return {
         "strategy_name": result.strategy_name,
         "params": dict(result.params),
+        "settings": dict(result.settings),
         "symbols": list(result.symbols),
         "start": stamps[0] if stamps else None,
         "end": stamps[-1] if stamps else None,
@@ -101,6 +182,7 @@ def run_info(result: BacktestResult) -> dict[str, Any]:
         "bars_processed": result.bars_processed,
         "elapsed_seconds": result.elapsed_seconds,
         **({"live": result.live} if result.live else {}),
+        **({"partial": result.partial} if result.partial else {}),
     }
 
 
@@ -111,12 +193,53 @@ def _write_csv(path: Path, columns: tuple[str, ...], rows: Iterable[Iterable[obj
         w.writerows(rows)
 
 
-def _dict_rows(
-    columns: tuple[str, ...], items: Iterable[Trade | Order | Fill]
-) -> Iterable[list[object]]:
-    for item in items:
-        d = item.to_dict()
-        yield [d.get(c) for c in columns]
+def _trade_rows(trades: Sequence[Trade]) -> Iterable[list[object]]:
+    entries = iso_timestamps([t.entry_ts for t in trades])
+    exits = _iso_optional([t.exit_ts for t in trades])
+    for t, entry, exit_ in zip(trades, entries, exits, strict=True):
+        row = t.to_dict()  # every column, then the exact times and the rounded numbers
+        row.update(
+            entry_time=entry,
+            exit_time=exit_,
+            qty=round_qty(t.max_qty),
+            entry_price=round_price(t.entry_price),
+            exit_price=round_price(t.exit_price),
+            pnl=round_money(t.pnl),
+            commission=round_fee(t.commission),
+            net_pnl=round_money(t.net_pnl),
+            return_pct=_round(t.return_pct, PCT_DIGITS),
+        )
+        yield [row.get(c) for c in TRADE_COLUMNS]
+
+
+_ORDER_PRICES = ("limit_price", "stop_price", "trail_price", "avg_fill_price")
+
+
+def _order_rows(orders: Sequence[Order]) -> Iterable[list[object]]:
+    created = iso_timestamps([o.created_at for o in orders])
+    updated = iso_timestamps([o.updated_at for o in orders])
+    for o, c_at, u_at in zip(orders, created, updated, strict=True):
+        d = o.to_dict()
+        d["qty"], d["filled_qty"] = round_qty(o.qty), round_qty(o.filled_qty)
+        for key in _ORDER_PRICES:
+            d[key] = round_price(getattr(o, key))
+        d["trail_percent"] = _round(o.trail_percent, PCT_DIGITS)
+        d["commission"] = round_fee(o.commission)
+        d["created_at"], d["updated_at"] = c_at, u_at
+        yield [d.get(c) for c in ORDER_COLUMNS]
+
+
+def _fill_rows(fills: Sequence[Fill]) -> Iterable[list[object]]:
+    stamps = iso_timestamps([f.ts for f in fills])
+    for f, stamp in zip(fills, stamps, strict=True):
+        row = f.to_dict()
+        row.update(
+            qty=round_qty(f.qty),
+            price=round_price(f.price),
+            commission=round_fee(f.commission),
+            timestamp=stamp,
+        )
+        yield [row.get(c) for c in FILL_COLUMNS]
 
 
 def _json_default(value: object) -> object:
@@ -154,15 +277,15 @@ def write_results(
         EQUITY_COLUMNS,
         zip(
             iso_timestamps(np.asarray(result.equity_ts, dtype=np.int64)[:n]),
-            equity.tolist(),
-            np.asarray(result.exposure, dtype=np.float64)[:n].tolist(),
-            drawdown_series(equity).tolist(),
+            np.round(equity, MONEY_DIGITS).tolist(),
+            np.round(np.asarray(result.exposure, dtype=np.float64)[:n], MONEY_DIGITS).tolist(),
+            np.round(drawdown_series(equity), FRACTION_DIGITS).tolist(),
             strict=True,
         ),
     )
-    _write_csv(paths["trades"], TRADE_COLUMNS, _dict_rows(TRADE_COLUMNS, result.trades))
-    _write_csv(paths["orders"], ORDER_COLUMNS, _dict_rows(ORDER_COLUMNS, result.orders))
-    _write_csv(paths["fills"], FILL_COLUMNS, _dict_rows(FILL_COLUMNS, result.fills))
+    _write_csv(paths["trades"], TRADE_COLUMNS, _trade_rows(result.trades))
+    _write_csv(paths["orders"], ORDER_COLUMNS, _order_rows(result.orders))
+    _write_csv(paths["fills"], FILL_COLUMNS, _fill_rows(result.fills))
 
     metric_values: dict[str, Any] = {
         k: int(v) if k in COUNT_KEYS and math.isfinite(v) else v for k, v in metrics.items()
