@@ -1,13 +1,16 @@
 """The ``tradeloop`` command: ``backtest``, ``demo``, ``live``, ``validate`` and ``--version``.
 
 Every tradeloop error (bad config, bad data, ...) ends the command with one red line
-``error: <message>`` on stderr and exit code 2, never a traceback.
+``error: <message>`` on stderr and exit code 2, never a traceback. An exception in a strategy
+callback also exits 2, after the strategy's own traceback (its frames only) and the partial
+results; Ctrl-C during a backtest writes the partial results and exits 130.
 """
 
 from __future__ import annotations
 
 import os
 import time
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -30,7 +33,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tradeloop import __version__
-from tradeloop.errors import ConfigError, TradeloopError
+from tradeloop.errors import ConfigError, StrategyError, TradeloopError
 
 if TYPE_CHECKING:
     from tradeloop.config import TradeloopConfig
@@ -40,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = ["app", "main"]
 
 EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130  # as a shell reports a process ended by SIGINT
 
 app = typer.Typer(
     name="tradeloop",
@@ -147,33 +151,48 @@ class _RateColumn(ProgressColumn):
         return Text(f"{task.completed / elapsed:,.0f} bars/s", style="progress.data.speed")
 
 
+class _Interrupted(Exception):
+    """Ctrl-C during a backtest: carries the engine's partial results (``None`` if none)."""
+
+    def __init__(self, result: BacktestResult | None) -> None:
+        super().__init__("interrupted")
+        self.result = result
+
+
 def _run_engine(
     cfg: TradeloopConfig, feed: BarFeed, console: Console, quiet: bool
 ) -> BacktestResult:
-    """Build the engine from ``cfg`` over ``feed`` and run it, with a progress bar unless quiet."""
+    """Build the engine from ``cfg`` over ``feed`` and run it, with a progress bar unless quiet.
+
+    Ctrl-C becomes :class:`_Interrupted` with the results so far; a strategy's exception comes
+    out as the engine raises it, a :class:`~tradeloop.errors.StrategyError` holding them.
+    """
     from tradeloop.config import build_engine_kwargs, build_strategy
     from tradeloop.execution.factory import create_sync_engine
 
     engine = create_sync_engine(feed, build_strategy(cfg), **build_engine_kwargs(cfg))
-    if quiet:
-        return engine.run()
-    progress = Progress(
-        TextColumn("[bold]backtest"),
-        BarColumn(bar_width=20),
-        MofNCompleteColumn(),
-        TextColumn("bars"),
-        _RateColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=console,
-    )
-    with progress:
-        task = progress.add_task("backtest", total=len(feed))
+    try:
+        if quiet:
+            return engine.run()
+        progress = Progress(
+            TextColumn("[bold]backtest"),
+            BarColumn(bar_width=20),
+            MofNCompleteColumn(),
+            TextColumn("bars"),
+            _RateColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        with progress:
+            task = progress.add_task("backtest", total=len(feed))
 
-        def report(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
+            def report(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
 
-        return engine.run(progress=report)
+            return engine.run(progress=report)
+    except KeyboardInterrupt:
+        raise _Interrupted(engine.partial_result) from None
 
 
 def _summary_table(result: BacktestResult, metrics: dict[str, float], title: str | None) -> Table:
@@ -184,20 +203,93 @@ def _summary_table(result: BacktestResult, metrics: dict[str, float], title: str
     table.add_column("Value", justify="right")
     for label, key in SUMMARY_ROWS:
         table.add_row(label, format_metric(key, metrics.get(key, float("nan"))))
+    rejected = len(result.rejected_orders)
+    table.add_row("Rejected orders", f"{rejected:,} of {len(result.orders):,}")
     rate = result.bars_processed / result.elapsed_seconds if result.elapsed_seconds > 0 else 0.0
     table.add_row("Bars/s", f"{rate:,.0f}")
     return table
 
 
+def _rejections_line(result: BacktestResult, top: int = 3) -> Text | None:
+    """``N of M orders were rejected: reason (count), ...`` (the top reasons), or None."""
+    from tradeloop.results.analysis import rejection_counts
+
+    counts = rejection_counts(result.rejected_orders)
+    if not counts:
+        return None
+    n = sum(c for _, c in counts)
+    reasons = ", ".join(f"{kind} ({count:,})" for kind, count in counts[:top])
+    more = f", {len(counts) - top} more reason(s)" if len(counts) > top else ""
+    return Text(
+        f"{n:,} of {len(result.orders):,} orders were rejected: {reasons}{more}", style="yellow"
+    )
+
+
+def _run_settings(cfg: TradeloopConfig) -> dict[str, Any]:
+    """What the report and metrics.json record of the run's setup (``BacktestResult.settings``)."""
+    ex = cfg.execution
+    return {
+        "data": cfg.data.source,
+        "initial_cash": ex.initial_cash,
+        "commission": cfg.costs.commission.model_dump(exclude_none=True),
+        "slippage": cfg.costs.slippage.model_dump(exclude_none=True),
+        "participation_rate": ex.participation_rate,
+        "leverage": ex.leverage,
+        "allow_short": ex.allow_short,
+        "fractional": ex.fractional,
+        "risk": cfg.risk.describe(),
+    }
+
+
 def _backtest(
     cfg: TradeloopConfig, out: Path | None, report: bool, quiet: bool, title: str
 ) -> dict[str, Path]:
-    """Load data, run, write results (and the HTML report); print progress and a summary."""
+    """Load data, run, write results (and the HTML report); print progress and a summary.
+
+    If the strategy raises, or the run is interrupted (Ctrl-C), the results up to that point
+    are written, marked partial, and the command exits 2 (the strategy's error, its traceback
+    cut to the strategy's own frames) or 130 (interrupted).
+    """
     console = _stdout()
     out_dir = out if out is not None else cfg.output_dir
+    _check_out_dir(out_dir)  # before spending time on the data and the run
     feed = _load_feed(cfg, console, quiet)
-    result = _run_engine(cfg, feed, console, quiet)
-    return _write_outputs(result, out_dir, report, quiet, title, console)
+    try:
+        result = _run_engine(cfg, feed, console, quiet)
+    except StrategyError as err:
+        tb = "".join(traceback.format_exception(err.error))
+        _stderr().print(Text(tb.rstrip()), soft_wrap=True)
+        _stderr().print(Text(f"error: {err}", style="bold red"))
+        _write_partial(err.result, cfg, out_dir, report, title, feed)
+        raise typer.Exit(EXIT_ERROR) from None
+    except _Interrupted as stop:
+        _stderr().print(Text("interrupted (Ctrl-C)", style="bold yellow"))
+        _write_partial(stop.result, cfg, out_dir, report, title, feed)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    result.settings = _run_settings(cfg)
+    return _write_outputs(result, out_dir, report, quiet, title, console, feed=feed)
+
+
+def _write_partial(
+    result: BacktestResult | None,
+    cfg: TradeloopConfig,
+    out_dir: Path,
+    report: bool,
+    title: str,
+    feed: BarFeed,
+) -> None:
+    """Write the results of a run that stopped early (marked partial) and say where."""
+    err = _stderr()
+    if result is None:
+        err.print("nothing written: the run had not started", soft_wrap=True)
+        return
+    result.settings = _run_settings(cfg)
+    _write_outputs(result, out_dir, report, True, title, err, feed=feed)
+    upto = f" up to {_fmt_ts(result.equity_ts[-1])}" if len(result.equity_ts) else ""
+    err.print(
+        f"partial results ({result.bars_processed:,} bars{upto}) written to {out_dir}",
+        soft_wrap=True,
+    )
 
 
 def _load_feed(cfg: TradeloopConfig, console: Console, quiet: bool) -> BarFeed:
@@ -219,19 +311,31 @@ def _load_feed(cfg: TradeloopConfig, console: Console, quiet: bool) -> BarFeed:
 
 
 def _write_outputs(
-    result: BacktestResult, out_dir: Path, report: bool, quiet: bool, title: str, console: Console
+    result: BacktestResult,
+    out_dir: Path,
+    report: bool,
+    quiet: bool,
+    title: str,
+    console: Console,
+    feed: BarFeed | None = None,
 ) -> dict[str, Path]:
-    """Write result files (and the HTML report); print the summary unless quiet."""
+    """Write result files (and the HTML report, with price charts when ``feed`` is given); print
+    the summary unless quiet."""
     from tradeloop.results import compute_metrics, write_html_report, write_results
 
     metrics = compute_metrics(result)
     paths = write_results(result, out_dir, metrics)
     if report:
-        paths["report"] = write_html_report(result, out_dir / "report.html", metrics, title=title)
+        paths["report"] = write_html_report(
+            result, out_dir / "report.html", metrics, title=title, feed=feed
+        )
     if quiet:
         return paths
     console.print(_describe_strategy(result.strategy_name, result.params), soft_wrap=True)
     console.print(_summary_table(result, metrics, title=None))
+    rejections = _rejections_line(result)
+    if rejections is not None:
+        console.print(rejections, soft_wrap=True)
     console.print(f"results written to {out_dir}:", soft_wrap=True)
     for path in paths.values():
         console.print(f"  {path}", soft_wrap=True)

@@ -6,6 +6,7 @@ say exactly what was wrong, e.g. ``qty=-5: must be > 0``.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "OrderNotFoundError",
     "OrderRejectedError",
     "OrderStateError",
+    "StrategyError",
     "TradeloopError",
 ]
 
@@ -79,6 +81,44 @@ class OrderNotFoundError(OrderStateError):
 
 class EngineError(TradeloopError):
     """The engine was used in a way it does not support (e.g. run twice)."""
+
+
+class StrategyError(TradeloopError):
+    """A strategy callback raised. Names the callback, the symbol and the bar time; the
+    strategy's own exception is ``__cause__`` (and :attr:`error`), its traceback cut to start at
+    the callback, so it shows the strategy's frames, not the engine's.
+
+    :attr:`result` holds the results up to the failure, marked partial (``result.partial``),
+    or ``None`` if the run had not started.
+    """
+
+    def __init__(
+        self,
+        callback: str,
+        symbol: str | None,
+        ts: int | None,
+        error: BaseException,
+        result: Any = None,
+    ) -> None:
+        self.callback = callback
+        self.symbol = symbol
+        self.ts = ts
+        self.error = error
+        self.result = result
+        where = f" for symbol={symbol!r}" if symbol is not None else ""
+        when = f" at bar {_iso(ts)}" if ts is not None else ""
+        super().__init__(
+            f"strategy callback {callback}{where}{when} raised {type(error).__name__}: {error}"
+        )
+
+
+def _iso(ns: int) -> str:
+    """``2024-01-03T14:30:00Z`` (with milli- or nanoseconds when the time has them)."""
+    sec, frac = divmod(ns, 1_000_000_000)
+    text = datetime.fromtimestamp(sec, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    if frac % 1_000_000 == 0:
+        return f"{text}.{frac // 1_000_000:03d}Z" if frac else f"{text}Z"
+    return f"{text}.{frac:09d}Z"
 
 
 class BrokerError(TradeloopError):

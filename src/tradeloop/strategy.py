@@ -1,6 +1,6 @@
 """The strategy API, shared by the synchronous (backtest) and asynchronous (live) engines.
 
-A strategy is a class with five callbacks. It talks to the market only through the
+A strategy is a class with six callbacks. It talks to the market only through the
 :class:`Context` it is handed, whose methods are plain (non-async) calls in both engines:
 ``submit_order`` returns an :class:`~tradeloop.execution.types.Order` handle at once, and fills and
 status changes arrive later as ``on_fill`` / ``on_order_update`` events. In a backtest they arrive
@@ -18,9 +18,10 @@ Parameters are declared as annotated class attributes with defaults::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 from typing import Any, ClassVar, Protocol, Unpack, get_type_hints
 
+from tradeloop.data.history import HistoryView
 from tradeloop.errors import ConfigError
 from tradeloop.execution.types import (
     Bar,
@@ -66,8 +67,10 @@ class Context(Protocol):
 
     def get_order(self, order_id: str) -> Order: ...
 
-    def history(self, symbol: str, length: int, field: str = "close") -> Sequence[float]:
-        """The last ``length`` values (oldest first) of a bar field, up to and including now."""
+    def history(self, symbol: str, length: int, field: str = "close") -> HistoryView:
+        """The last ``length`` values (oldest first) of a bar field, up to and including now:
+        a :class:`~tradeloop.data.history.HistoryView`, made in O(1) whatever ``length`` is,
+        indexed like a list (``[-1]`` is the latest). Keep it no longer than the callback."""
         ...
 
     def submit_order(
@@ -80,7 +83,8 @@ class Context(Protocol):
     ) -> Order:
         """Place an order; returns its handle at once. ``params``: ``tif`` (default ``gtc``),
         ``limit_price``, ``stop_price``, ``trail_price``, ``trail_percent``, ``client_order_id``,
-        ``tag`` (see :class:`~tradeloop.execution.types.OrderParams`).
+        ``tag``, and ``order_class`` (``bracket``, ``oco``, ``oto``) with ``take_profit`` /
+        ``stop_loss`` (see :class:`~tradeloop.execution.types.OrderParams`).
 
         The synchronous engine answers at once (``accepted`` or ``rejected``); the asynchronous
         one returns the order ``new`` and the broker's answer arrives as an order update."""
@@ -107,6 +111,22 @@ class Context(Protocol):
     ) -> Order: ...
 
     def close_position(self, symbol: str, **kwargs: Any) -> Order | None: ...
+
+    def order_target_qty(self, symbol: str, target: float, **kwargs: Any) -> Order | None:
+        """Order what takes the position to ``target`` shares (open orders counted as filled)."""
+        ...
+
+    def order_target_value(
+        self, symbol: str, value: float, *, price: float | None = None, **kwargs: Any
+    ) -> Order | None:
+        """Order what makes the position worth ``value`` (at ``price``, default the last close)."""
+        ...
+
+    def order_target_percent(
+        self, symbol: str, percent: float, *, price: float | None = None, **kwargs: Any
+    ) -> Order | None:
+        """Order what makes the position ``percent`` of equity (``0.25`` = 25%)."""
+        ...
 
 
 _PARAM_TYPES = (int, float, str, bool)
@@ -170,6 +190,17 @@ class Strategy:
 
     def on_bar(self, ctx: Context, bar: Bar) -> None:
         """Called for every bar of every symbol, after orders have been matched against it."""
+
+    def on_bars(self, ctx: Context, bars: Mapping[str, Bar]) -> None:
+        """Called once per timestamp with every symbol's bar of that time (``bars[symbol]``),
+        after each has been matched, marked and passed to ``on_bar``: a consistent
+        cross-section for pairs and ranking strategies. A symbol without a bar at that time is
+        absent (its last close is ``ctx.history(symbol, 1)``). Not overriding it costs nothing.
+
+        On a bar stream (paper, live) a timestamp's cross-section is complete when every symbol
+        has sent its bar, when a later bar arrives, when the stream ends, or, on the
+        asynchronous engine, ``cross_section_timeout`` seconds after its first bar; a bar that
+        arrives after its timestamp was delivered reaches ``on_bar`` only."""
 
     def on_fill(self, ctx: Context, fill: Fill) -> None:
         """Called for every (partial) fill of one of this strategy's orders."""

@@ -89,3 +89,17 @@ def test_buy_and_hold_buys_each_symbol_once() -> None:
 
 def test_registry_names() -> None:
     assert {"sma_cross": SmaCross, "buy_and_hold": BuyAndHold} == REGISTRY
+
+
+def test_sma_cross_sizes_shorts_like_longs_when_it_flips() -> None:
+    """A flip from long to short frees the long's capital first: shorts are not starved."""
+    from tradeloop.data.sample import load_sample
+    from tradeloop.execution.synchronous import SyncEngine
+
+    feed = load_sample("daily", symbols=["ACME"])
+    result = SyncEngine(feed, SmaCross(allow_short=True)).run()
+    longs = [t.entry_price * t.max_qty for t in result.trades if t.side.value == "buy"]
+    shorts = [t.entry_price * t.max_qty for t in result.trades if t.side.value == "sell"]
+    assert longs and shorts
+    ratio = (sum(shorts) / len(shorts)) / (sum(longs) / len(longs))
+    assert 0.8 < ratio < 1.25  # before the fix, about a tenth

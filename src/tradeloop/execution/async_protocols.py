@@ -14,6 +14,12 @@ Two design choices shape the protocol:
 * **Bars are pulled.** :meth:`AsyncBroker.bars` is an async iterator the engine advances only once
   it has dealt with the previous bar (its orders sent and answered). A replayed or simulated source
   therefore runs in lock-step with the strategy; a live source simply buffers.
+
+A broker (or source) that knows where a timestamp's bars end, as a replay does, may say so with a
+``timestamp_complete`` attribute that is true while the bar it last yielded is its timestamp's
+last: ``on_bars`` then gets the cross-section before the next bar is pulled, exactly as in a
+backtest. Without it, a cross-section ends when every symbol has a bar, a later bar arrives or a
+timeout passes.
 """
 
 from __future__ import annotations

@@ -7,11 +7,12 @@ or a request queued for a broker on the event loop), so the context is written o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
 from typing import Any, Protocol, Unpack
 
 from tradeloop.data.feed import BarFeed
-from tradeloop.errors import ConfigError
+from tradeloop.data.history import HistoryView
+from tradeloop.errors import ConfigError, InvalidOrderError
 from tradeloop.execution.core.book import OrderBook
 from tradeloop.execution.core.portfolio import Portfolio
 from tradeloop.execution.types import (
@@ -135,17 +136,73 @@ class BaseContext:
         side = OrderSide.SELL if qty > 0 else OrderSide.BUY
         return self.submit_order(symbol, side, abs(qty), **kwargs)
 
+    # -- targets -------------------------------------------------------------------------------
+
+    def order_target_qty(self, symbol: str, target: float, **kwargs: Any) -> Order | None:
+        """Order what takes ``symbol``'s position to ``target`` shares (negative: short).
+
+        Open orders on the symbol count as if they fill, so calling it again on the next bar
+        does not order twice. Returns the order, or ``None`` if nothing is missing. ``kwargs``
+        are :meth:`submit_order`'s (a limit price, say)."""
+        target = _finite("target", target)
+        pending = sum(o.side.sign * o.remaining_qty for o in self._book.open_orders(symbol))
+        delta = target - self._portfolio.qty(symbol) - pending
+        if abs(delta) < 1e-9:
+            return None
+        side = OrderSide.BUY if delta > 0 else OrderSide.SELL
+        return self.submit_order(symbol, side, abs(delta), **kwargs)
+
+    def order_target_value(
+        self, symbol: str, value: float, *, price: float | None = None, **kwargs: Any
+    ) -> Order | None:
+        """Order what makes ``symbol``'s position worth ``value`` (negative: short) at ``price``
+        (default: its latest close). Whole shares unless the account trades fractions."""
+        value = _finite("value", value)
+        px = price if price is not None else self._last_close(symbol)
+        if isinstance(px, bool) or not (
+            isinstance(px, int | float) and math.isfinite(px) and px > 0
+        ):
+            raise InvalidOrderError("price", px, f"must be a finite price > 0 for {symbol!r}")
+        qty = value / px
+        if not self._book.validator.fractional:
+            qty = float(math.trunc(qty))  # toward zero: never more than asked
+        return self.order_target_qty(symbol, qty, **kwargs)
+
+    def order_target_percent(
+        self, symbol: str, percent: float, *, price: float | None = None, **kwargs: Any
+    ) -> Order | None:
+        """Order what makes ``symbol``'s position ``percent`` of equity (``0.25`` = 25%)."""
+        percent = _finite("percent", percent)
+        return self.order_target_value(symbol, self.equity * percent, price=price, **kwargs)
+
+    def _last_close(self, symbol: str) -> float:
+        row = self._rows.get(symbol)
+        if row is None:
+            raise InvalidOrderError(
+                "symbol", symbol, "has no bar yet: pass price= to size the order"
+            )
+        close: float = self._feed.series[symbol].close[row]
+        return close
+
     # -- history -------------------------------------------------------------------------------
 
-    def history(self, symbol: str, length: int, field: str = "close") -> Sequence[float]:
+    def history(self, symbol: str, length: int, field: str = "close") -> HistoryView:
         if field not in HISTORY_FIELDS:
             raise ConfigError("field", field, f"must be one of: {', '.join(HISTORY_FIELDS)}")
         if length < 1:
             raise ConfigError("length", length, "must be >= 1")
         if symbol not in self._feed.series:
             raise ConfigError("symbol", symbol, "not in the feed")
+        col: list[float] = getattr(self._feed.series[symbol], field)
         row = self._rows.get(symbol)
         if row is None:
-            return []
-        col: list[float] = getattr(self._feed.series[symbol], field)
-        return col[max(0, row + 1 - length) : row + 1]
+            return HistoryView(col, 0, 0)
+        return HistoryView(col, max(0, row + 1 - length), row + 1)
+
+
+def _finite(name: str, value: object) -> float:
+    """``value`` as a float, or :class:`InvalidOrderError` naming ``name`` if it is not a finite
+    number."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidOrderError(name, value, "must be a finite number")
+    return float(value)

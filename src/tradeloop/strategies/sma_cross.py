@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from tradeloop.errors import ConfigError
 from tradeloop.execution.types import Bar, Fill, Order, OrderStatus
 from tradeloop.strategy import Context, Strategy
 
@@ -20,13 +23,14 @@ class SmaCross(Strategy):
     allocation: float = 0.95
     allow_short: bool = False
 
-    def on_start(self, ctx: Context) -> None:
-        if not 0 < self.fast < self.slow:
-            from tradeloop.errors import ConfigError
-
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        if not 0 < self.fast < self.slow:  # refused when made, before any data is loaded
             raise ConfigError(
                 "strategy.params.fast", self.fast, f"must be > 0 and < slow={self.slow}"
             )
+
+    def on_start(self, ctx: Context) -> None:
         self._closes: dict[str, list[float]] = {s: [] for s in ctx.symbols}
         self._fast_sum: dict[str, float] = dict.fromkeys(ctx.symbols, 0.0)
         self._slow_sum: dict[str, float] = dict.fromkeys(ctx.symbols, 0.0)
@@ -57,8 +61,10 @@ class SmaCross(Strategy):
         held = ctx.position(sym).qty
         target = 0.0
         if want:
-            # an equal share of equity, but never more than the account can buy right now
-            budget = min(ctx.equity * self.allocation / len(ctx.symbols), ctx.buying_power)
+            # an equal share of equity, but never more than the account can take right now;
+            # closing what is held (a flip from long to short) frees its capital first
+            freed = abs(held) * close
+            budget = min(ctx.equity * self.allocation / len(ctx.symbols), ctx.buying_power + freed)
             target = want * float(int(budget / close))
         delta = target - held
         if delta > 0:

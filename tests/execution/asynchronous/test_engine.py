@@ -20,6 +20,7 @@ from tradeloop.errors import (
     InvalidOrderError,
     OrderNotFoundError,
     OrderRejectedError,
+    StrategyError,
 )
 from tradeloop.execution.asynchronous import AsyncExecutionEngine, LiveStatus
 from tradeloop.execution.core import book as book_module
@@ -1011,7 +1012,7 @@ def _raise(*_: Any) -> None:
 def test_an_exception_in_on_bar_propagates_and_the_broker_is_closed() -> None:
     fake = FakeBroker([bar("X", 0, 100), bar("X", 1, 101), bar("X", 2, 102)])
     strat = Recorder(fake.log, {1: _raise})
-    with pytest.raises(Boom):
+    with pytest.raises(StrategyError, match="raised Boom: strategy bug"):
         run(make_engine(fake, strat))
     assert fake.closes == 1
     assert ("bar", "X", 2) not in fake.log
@@ -1024,7 +1025,7 @@ def test_an_exception_in_on_fill_delivered_after_an_answer_propagates() -> None:
     strat = Recorder(
         fake.log, {0: keep(made, "a", lambda ctx: ctx.buy("X", 10))}, on_fill_do=_raise
     )
-    with pytest.raises(Boom):
+    with pytest.raises(StrategyError, match="raised Boom: strategy bug"):
         run(make_engine(fake, strat))
     assert fake.closes == 1
     assert ("fill", made["a"].id, 10, 100.0) in fake.log
@@ -1051,7 +1052,7 @@ def test_an_exception_in_on_order_update_delivered_by_the_notifier_propagates() 
         await waiting.wait()
         fake.push("canceled", made["a"].client_order_id, status=OrderStatus.CANCELED)
 
-    with pytest.raises(Boom):
+    with pytest.raises(StrategyError, match="raised Boom: strategy bug"):
         run(make_engine(fake, strat), stream)
     assert fake.closes == 1
     assert ("update", made["a"].id, OrderStatus.CANCELED) in fake.log
@@ -1073,7 +1074,7 @@ def test_an_exception_in_the_notifier_as_the_bar_stream_ends_still_propagates() 
         await last.wait()
         fake.push("canceled", made["a"].client_order_id, status=OrderStatus.CANCELED)
 
-    with pytest.raises(Boom):
+    with pytest.raises(StrategyError, match="raised Boom: strategy bug"):
         run(make_engine(fake, strat), stream)
 
 

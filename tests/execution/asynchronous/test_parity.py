@@ -696,9 +696,17 @@ def test_random_order_class_flow_matches_the_backtest(
     expected, got, s_sync, s_async = run_both(feed, lambda: RandomClasses(plan), **kw)
     assert_same_classes(expected, got)
     assert s_async.log == s_sync.log  # type: ignore[attr-defined]
-    for o in expected.orders:  # exits never flip a position: no leg trades past flat
-        if o.parent_id is not None or o.order_class.value == "oco":
-            assert o.filled_qty <= o.qty + 1e-9
+    for result in (expected, got):
+        exits = {o.id for o in result.orders if o.is_exit_leg}
+        for o in result.orders:
+            if o.id in exits:
+                assert o.filled_qty <= o.qty + 1e-9
+        for f in result.fills:  # exits never flip a position: no exit fill trades past flat
+            if f.order_id in exits:
+                assert f.position_qty is not None
+                before = f.position_qty - f.side.sign * f.qty
+                assert before * f.position_qty >= -1e-9, (f, before)
+                assert abs(f.position_qty) <= abs(before) + 1e-9
 
 
 # ------------------------------------------------------- trailing stops, day orders, positions

@@ -378,6 +378,21 @@ def test_cancel_an_entry_cancels_its_legs_and_an_exit_the_linked_one() -> None:
     assert (tp.status, sl.status, entry.status) == (S.CANCELED, S.CANCELED, S.FILLED)
 
 
+def test_cancelling_a_partly_filled_entry_leaves_its_legs_protecting_what_filled() -> None:
+    m, rec = manager(participation_rate=0.5)
+    entry = bracket(m, type="limit", limit_price=100.0)
+    bar(m, T0 + MIN, 100, 101, 99, 100, v=16)  # 8 of 10
+    rec.events.clear()
+    assert m.cancel(entry, T0 + MIN)
+    assert (entry.status, entry.filled_qty) == (S.CANCELED, 8)
+    assert [(leg.status, leg.qty) for leg in entry.legs] == [(S.ACCEPTED, 8), (S.ACCEPTED, 8)]
+    assert rec.events == [("order", entry.id, S.CANCELED)]  # the legs were not touched
+    bar(m, T0 + 2 * MIN, 96, 96, 90, 91, v=100)  # and the stop still protects the 8 shares
+    tp, sl = entry.legs
+    assert (sl.status, sl.filled_qty, tp.status) == (S.FILLED, 8, S.CANCELED)
+    assert m.portfolio.qty("X") == 0
+
+
 def test_an_entry_that_ends_unfilled_takes_its_held_legs_along() -> None:
     m, _ = manager(cash=500.0)  # cannot afford the entry
     entry = bracket(m)
@@ -467,7 +482,14 @@ def test_an_oco_may_only_close_a_position() -> None:
     hold(m, 5)
     too_big = oco(m, 10)
     assert too_big.status is S.REJECTED
-    assert oco(m, 5).status is S.ACCEPTED
+    first = oco(m, 5)
+    assert first.status is S.ACCEPTED
+    # the same 5 shares cannot be sold twice by exits: a second oco is refused (as at the venue)
+    again = oco(m, 1)
+    assert again.status is S.REJECTED
+    assert "5 of it held by other exits" in (again.reject_reason or "")
+    assert m.cancel(first, T0)
+    assert oco(m, 5).status is S.ACCEPTED  # once the first is gone, its shares are free
 
 
 def test_orders_of_a_class_cannot_be_replaced() -> None:

@@ -270,3 +270,46 @@ def test_a_handle_kept_across_replaces_acts_on_the_newest_order() -> None:
     assert strat.results[2:] == [("cancel", None, True), ("again", None, False)]
     assert by_id["O000003"].status is OrderStatus.CANCELED
     assert by_id["O000003"].limit_price == 1.03
+
+
+class RestingDay(Strategy):
+    """Leaves a day and a gtc limit order open; records what on_stop sees."""
+
+    def on_start(self, ctx: Context) -> None:
+        self.updates: list[tuple[str, OrderStatus]] = []
+        self.n = 0
+
+    def on_bar(self, ctx: Context, bar: Bar) -> None:
+        self.n += 1
+        if self.n == 2:
+            self.day = ctx.buy(bar.symbol, 1, type="limit", limit_price=1.0, tif="day")
+            self.gtc = ctx.buy(bar.symbol, 1, type="limit", limit_price=1.0)
+
+    def on_order_update(self, ctx: Context, order: Order) -> None:
+        self.updates.append((order.id, order.status))
+
+    def on_stop(self, ctx: Context) -> None:
+        self.open_at_stop = [o.id for o in ctx.open_orders()]
+
+
+@pytest.mark.parametrize("how", ["feed", "stream", "max_bars"])
+def test_day_orders_expire_when_the_data_ends(how: str) -> None:
+    feed = BarFeed([series("X", [100, 101, 102, 103], step=3_600_000_000_000)])
+    strategy = RestingDay()
+    if how == "feed":
+        result = SyncEngine(feed, strategy).run()
+    elif how == "stream":
+        x = feed.series["X"]
+        rows = zip(x.ts, x.open, x.high, x.low, x.close, x.volume, strict=True)
+        bars = [Bar("X", t, o, h, lo, c, v) for t, o, h, lo, c, v in rows]
+        result = SyncEngine(bars, strategy, symbols=["X"]).run()
+    else:  # a run stopped early is not the end of the data: nothing expires
+        result = SyncEngine(feed, strategy).run(max_bars=3)
+    statuses = {o.id: o.status for o in result.orders}
+    if how == "max_bars":
+        assert statuses == {"O000001": OrderStatus.ACCEPTED, "O000002": OrderStatus.ACCEPTED}
+        return
+    assert statuses == {"O000001": OrderStatus.EXPIRED, "O000002": OrderStatus.ACCEPTED}
+    assert strategy.updates[-1] == ("O000001", OrderStatus.EXPIRED)  # delivered before on_stop
+    assert strategy.open_at_stop == ["O000002"]
+    assert result.orders[0].updated_at == feed.series["X"].ts[-1]

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,10 +33,12 @@ from tradeloop.errors import ConfigError, EngineError, OrderNotFoundError, Trade
 from tradeloop.execution.async_protocols import AsyncBroker
 from tradeloop.execution.asynchronous.order_manager import RETRY_DELAYS, AsyncOrderManager
 from tradeloop.execution.context import BaseContext
+from tradeloop.execution.core.cross import CrossSection, overrides_on_bars
 from tradeloop.execution.core.portfolio import Portfolio
 from tradeloop.execution.core.reconcile import PositionMismatch, compare_positions, reconcile
 from tradeloop.execution.core.risk import RiskLimits, RiskManager
 from tradeloop.execution.core.validation import MAX_CLIENT_ORDER_ID_LEN, OrderValidator
+from tradeloop.execution.failures import strategy_error
 from tradeloop.execution.types import (
     Bar,
     BrokerEvent,
@@ -116,6 +118,9 @@ class AsyncExecutionEngine:
     ``run_id`` starts every client order id (default: derived from the start time).
     ``cancel_on_stop``: cancel the orders still open when the run stops.
     ``history_bars``: bars per symbol kept for ``ctx.history``.
+    ``cross_section_timeout``: seconds after a timestamp's first bar after which ``on_bars``
+    gets that timestamp's bars even if some symbols have sent none (``None``: wait for a later
+    bar). Only a strategy that overrides ``on_bars`` is affected.
     """
 
     def __init__(
@@ -131,6 +136,7 @@ class AsyncExecutionEngine:
         retry_delays: Sequence[float] = RETRY_DELAYS,
         reconcile_interval: float | None = None,
         risk: RiskLimits | RiskManager | None = None,
+        cross_section_timeout: float | None = 2.0,
     ) -> None:
         if not isinstance(broker, AsyncBroker):
             raise ConfigError(
@@ -159,6 +165,18 @@ class AsyncExecutionEngine:
             )
         if not (isinstance(history_bars, int) and history_bars >= 1):
             raise ConfigError("history_bars", history_bars, "must be an integer >= 1")
+        if cross_section_timeout is not None and not (
+            isinstance(cross_section_timeout, int | float)
+            and not isinstance(cross_section_timeout, bool)
+            and cross_section_timeout > 0
+        ):
+            raise ConfigError(
+                "cross_section_timeout", cross_section_timeout, "must be seconds > 0 or None"
+            )
+        self.cross_section_timeout = cross_section_timeout
+        self._cross_deadline = 0.0
+        self._bar_step: asyncio.Future[Bar] | None = None
+        self.partial_result: BacktestResult | None = None
         self.broker = broker
         self.strategy = strategy
         self.symbols: tuple[str, ...] = tuple(symbols)
@@ -269,6 +287,9 @@ class AsyncExecutionEngine:
             return
         if current is self._pump_task and not self._waiting_for_bar:
             return
+        if current is not None and current is self._bar_step:
+            return  # events a broker pushes while it makes the bar (a simulated match): the
+            # pump settles them before on_bar, as it does for those of a plain bar step
         # (a broker that pushes events from inside bars() while the stream waits gets them
         # delivered now; a simulated broker's are drained by the pump before on_bar anyway)
         self._notify.set()
@@ -459,31 +480,77 @@ class AsyncExecutionEngine:
         if not self.manager.idle:
             await self._wait_idle()
 
+    async def _deliver_cross(self, cross: CrossSection) -> None:
+        self.strategy.on_bars(self.ctx, cross.view)
+        cross.delivered()
+        if self.manager.notifications or not self.manager.idle:
+            await self._settled()
+
+    async def _next_bar(self, stream: AsyncIterator[Bar], cross: CrossSection | None) -> Bar:
+        """The next bar; while a cross-section waits for its last symbols, it is delivered
+        incomplete once ``cross_section_timeout`` has passed since its first bar."""
+        timeout = self.cross_section_timeout
+        if cross is None or not cross.pending or timeout is None:
+            return await anext(stream)
+        loop = asyncio.get_running_loop()
+        # the stream's own step runs as a task that is never cancelled for a timeout (that
+        # would close an async generator): the wait for it is what times out
+        step: asyncio.Future[Bar] = asyncio.ensure_future(anext(stream))
+        self._bar_step = step
+        try:
+            left = self._cross_deadline - loop.time()
+            if left > 0:
+                await asyncio.wait({step}, timeout=left)
+            if not step.done():
+                self._waiting_for_bar = False
+                await self._deliver_cross(cross)
+                self._waiting_for_bar = True
+            return await step
+        finally:
+            self._bar_step = None
+            if not step.done():
+                step.cancel()
+                await asyncio.gather(step, return_exceptions=True)
+
     async def _pump(self, max_bars: int | None) -> None:
         stream = self.broker.bars(self.symbols)
         manager = self.manager
+        cross = CrossSection(self.symbols) if overrides_on_bars(self.strategy) else None
+        loop = asyncio.get_running_loop()
         try:
             while not self._stopping:
                 self._waiting_for_bar = True
                 try:
-                    bar = await anext(stream)
+                    bar = await self._next_bar(stream, cross)
                 except StopAsyncIteration:
-                    return
+                    break
                 finally:
                     self._waiting_for_bar = False
                 if bar.symbol not in self.history.series:
                     continue
+                if cross is not None and cross.due_before(bar.ts):
+                    await self._deliver_cross(cross)
                 self._mark(bar)
                 if manager.notifications or not manager.idle:
                     await self._settled()
                 self.strategy.on_bar(self.ctx, bar)
                 if manager.notifications or not manager.idle:
                     await self._settled()
+                if cross is not None:
+                    first = not cross.pending
+                    if cross.add(bar) or (
+                        cross.ts == bar.ts and getattr(self.broker, "timestamp_complete", False)
+                    ):
+                        await self._deliver_cross(cross)
+                    elif first and cross.pending:
+                        self._cross_deadline = loop.time() + (self.cross_section_timeout or 0.0)
                 pf = self.portfolio
                 self.curve.record(self.ctx.now, pf.cash + pf.market_value, pf.gross_exposure)
                 self.bars_processed += 1
                 if max_bars is not None and self.bars_processed >= max_bars:
-                    return
+                    break
+            if cross is not None and cross.pending and not self._stopping:
+                await self._deliver_cross(cross)
         except asyncio.CancelledError:
             if not self._stopping:
                 raise
@@ -521,6 +588,23 @@ class AsyncExecutionEngine:
             raise ConfigError("max_bars", max_bars, "must be an integer >= 1 or None")
         self._ran = True
         started = time.perf_counter()
+        try:
+            await self._run(max_bars)
+        except (Exception, asyncio.CancelledError, KeyboardInterrupt) as exc:
+            err = None
+            if isinstance(exc, Exception):
+                err = strategy_error(exc, self.strategy, self.ctx.now)
+                if err is None:
+                    raise
+            reason = str(err) if err is not None else "interrupted"
+            self.partial_result = self._result(time.perf_counter() - started, partial=reason)
+            if err is None:
+                raise
+            err.result = self.partial_result
+            raise err from exc
+        return self._result(time.perf_counter() - started)
+
+    async def _run(self, max_bars: int | None) -> None:
         sender = asyncio.create_task(self.manager.run_sender(self._settle), name="sender")
         notifier = asyncio.create_task(self._notifier(), name="notifier")
         self._sender_task = sender
@@ -549,7 +633,6 @@ class AsyncExecutionEngine:
             await self.broker.close()
             if self.journal is not None:
                 self.journal.close()
-        return self._result(time.perf_counter() - started)
 
     async def _final_reconcile(self) -> None:
         try:
@@ -596,9 +679,9 @@ class AsyncExecutionEngine:
             "position_warnings": [str(w) for w in self.warnings],
         }
 
-    def _result(self, elapsed: float) -> BacktestResult:
+    def _result(self, elapsed: float, partial: str = "") -> BacktestResult:
         pf = self.portfolio
-        return BacktestResult(
+        result = BacktestResult(
             initial_cash=pf.initial_cash,
             symbols=self.symbols,
             equity_ts=self.curve.ts.tolist(),
@@ -613,7 +696,9 @@ class AsyncExecutionEngine:
             strategy_name=self.strategy.name,
             params=self.strategy.params,
             live=self.live_stats(),
+            partial=partial,
         )
+        return result
 
 
 AsyncEngine = AsyncExecutionEngine

@@ -22,7 +22,7 @@ class ReplayBarSource:
     one pause, so nights and weekends do not stall a paced replay.
     """
 
-    __slots__ = ("_closed", "feed", "max_sleep", "speed")
+    __slots__ = ("_closed", "feed", "max_sleep", "speed", "timestamp_complete")
 
     def __init__(self, feed: BarFeed, *, speed: float = 0.0, max_sleep: float = 1.0) -> None:
         if not isinstance(feed, BarFeed):
@@ -35,6 +35,7 @@ class ReplayBarSource:
         self.speed = float(speed)
         self.max_sleep = float(max_sleep)
         self._closed = False
+        self.timestamp_complete = False  # the bar last yielded was its timestamp's last
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -56,7 +57,8 @@ class ReplayBarSource:
         ts_list, sym_idx, rows = feed.timeline()
         speed = self.speed
         prev_ts: int | None = None
-        for i in range(len(ts_list)):
+        n = len(ts_list)
+        for i in range(n):
             if self._closed:
                 return
             si = sym_idx[i]
@@ -71,6 +73,11 @@ class ReplayBarSource:
             prev_ts = ts
             r = rows[i]
             o, h, lo, c, v = cols[si]
+            j = i + 1  # is another bar of this timestamp coming? (for on_bars)
+            if wanted is not None:
+                while j < n and ts_list[j] == ts and names[sym_idx[j]] not in wanted:
+                    j += 1
+            self.timestamp_complete = j == n or ts_list[j] != ts
             yield Bar(name, ts, o[r], h[r], lo[r], c[r], v[r])
 
     async def close(self) -> None:

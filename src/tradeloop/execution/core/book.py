@@ -468,6 +468,21 @@ class OrderBook:
             return (parent, *parent.legs)
         return parent.legs
 
+    def held_by_exits(self, symbol: str, side: OrderSide, ignore: Order | None = None) -> float:
+        """Shares of ``symbol``'s position that active linked exits on ``side`` already hold
+        (a group's exits hold the same shares: counted once). Held legs, waiting for an entry
+        that has not filled, hold none yet."""
+        total = 0.0
+        seen: set[str] = set()
+        for o in self.open.get(symbol, ()):
+            if o is ignore or o.side is not side or not o.is_exit_leg or o.status not in _ACTIVE:
+                continue
+            key = o.parent_id or o.id
+            if key not in seen:
+                seen.add(key)
+                total += o.remaining_qty
+        return total
+
     def resize_exits(self, filled: Order) -> float:
         """After a fill of ``filled`` (an entry or one of its exits): the quantity its exits may
         still trade (the entry's filled quantity or the oco's, less what the exits filled), and

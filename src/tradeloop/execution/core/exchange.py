@@ -151,8 +151,12 @@ class SimulatedExchange:
         self.book.set_status(o, OrderStatus.CANCELED, now)
         self.listener.on_order_update(o)
         if o.order_class is not OrderClass.SIMPLE:
-            # an entry takes its legs with it; an exit the exits linked to it
-            self._end_all(o.legs if not o.is_exit_leg else self.book.exit_group(o), now)
+            # an exit takes the exits linked to it; an entry its legs, unless it has filled in
+            # part: then they stay, protecting the shares that did fill
+            if o.is_exit_leg:
+                self._end_all(self.book.exit_group(o), now)
+            elif o.filled_qty <= 0.0:
+                self._end_all(o.legs, now)
         return True
 
     def replace(self, order: Order | str, now: int, **changes: Any) -> Order:
@@ -186,10 +190,12 @@ class SimulatedExchange:
         if order.order_class is OrderClass.OCO:
             held = self.portfolio.qty(order.symbol)
             closable = max(held, 0.0) if order.side is OrderSide.SELL else max(-held, 0.0)
-            if order.qty > closable + _EPS:
+            taken = self.book.held_by_exits(order.symbol, order.side, ignore)
+            if order.qty > closable - taken + _EPS:
+                other = f", {taken:g} of it held by other exits" if taken > _EPS else ""
                 return (
                     f"oco orders only close a position: qty={order.qty:g} {order.symbol}, "
-                    f"the position it closes is {closable:g}"
+                    f"the position it closes is {closable:g}{other}"
                 )
         prices: Mapping[str, float] = self.last_prices
         if fallback_prices:

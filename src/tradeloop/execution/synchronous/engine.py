@@ -4,7 +4,9 @@ For every bar of the feed, in time order (bars sharing a timestamp in symbol ord
 
 1. open orders of the bar's symbol are matched against it (they were all placed earlier);
 2. the position is marked to the bar's close;
-3. queued events are delivered (``on_order_update``, ``on_fill``), then ``on_bar`` is called.
+3. queued events are delivered (``on_order_update``, ``on_fill``), then ``on_bar`` is called;
+4. after the last bar of a timestamp, ``on_bars`` gets all of that timestamp's bars (only if the
+   strategy overrides it: otherwise the loop does no cross-section work).
 
 Events are queued and delivered after the callback that caused them returns, never from inside a
 ``ctx`` call, as a live broker would deliver them. The loop allocates nothing per bar: one
@@ -23,12 +25,15 @@ import math
 import time
 from array import array
 from collections.abc import Callable, Iterable, Sequence
+from types import MappingProxyType
 
 from tradeloop.data.feed import BarFeed, GrowingFeed
 from tradeloop.errors import ConfigError, DataError, EngineError
 from tradeloop.execution.context import BaseContext
+from tradeloop.execution.core.cross import CrossSection, overrides_on_bars
 from tradeloop.execution.core.portfolio import Portfolio
 from tradeloop.execution.core.risk import RiskLimits, RiskManager
+from tradeloop.execution.failures import strategy_error
 from tradeloop.execution.sync_protocols import CommissionModel, SlippageModel
 from tradeloop.execution.synchronous.order_manager import SyncOrderManager
 from tradeloop.execution.types import Bar, Fill, Order
@@ -76,13 +81,18 @@ class SyncExecutionEngine:
     """
 
     __slots__ = (
+        "_at",
         "_bars",
+        "_cross",
+        "_curve",
         "_events",
         "_ran",
+        "_started",
         "_stream",
         "ctx",
         "feed",
         "manager",
+        "partial_result",
         "portfolio",
         "risk",
         "strategy",
@@ -156,7 +166,12 @@ class SyncExecutionEngine:
         )
         self.ctx = SyncContext(feed, self.manager)
         self._bars = [Bar(sym, 0, 0.0, 0.0, 0.0, 0.0, 0.0) for sym in feed.symbols]
+        self._cross: dict[str, Bar] = {}  # a timestamp's bars for on_bars
         self._ran = False
+        self._started = 0.0
+        self._curve: EquityCurve | tuple[array[int], array[float], array[float]] = EquityCurve()
+        self._at = (-1, 0)  # (last equity point, bars handed to the strategy) when it stopped
+        self.partial_result: BacktestResult | None = None
 
     def _drain(self) -> None:
         items = self._events.items
@@ -182,14 +197,32 @@ class SyncExecutionEngine:
         if max_bars is not None and not (isinstance(max_bars, int) and max_bars >= 1):
             raise ConfigError("max_bars", max_bars, "must be an integer >= 1 or None")
         self._ran = True
-        if self._stream is not None:
-            return self._run_stream(self._stream, max_bars)
-        started = time.perf_counter()
+        self._started = time.perf_counter()
+        try:
+            if self._stream is not None:
+                return self._run_stream(self._stream, max_bars)
+            return self._run_feed(progress, max_bars)
+        except (Exception, KeyboardInterrupt) as exc:
+            err = None
+            if isinstance(exc, Exception):
+                err = strategy_error(exc, self.strategy, self.ctx.now)
+                if err is None:
+                    raise
+            self.partial_result = self._partial(str(err) if err else "interrupted")
+            if err is None:
+                raise
+            err.result = self.partial_result
+            raise err from exc
+
+    def _run_feed(
+        self, progress: Callable[[int, int], None] | None, max_bars: int | None
+    ) -> BacktestResult:
         ts_list, sym_idx, rows = self.feed.timeline()
         n = len(ts_list) if max_bars is None else min(len(ts_list), max_bars)
         eq_ts = array("q", bytes(8 * n))
         eq = array("d", bytes(8 * n))
         gross = array("d", bytes(8 * n))
+        self._curve = (eq_ts, eq, gross)
 
         self.ctx.now = ts_list[0] - 1
         self.strategy.on_start(self.ctx)
@@ -200,15 +233,38 @@ class SyncExecutionEngine:
         start = 0
         while start < n:
             end = min(n, start + chunk)
-            k = self._run_range(start, end, k, ts_list, sym_idx, rows, eq_ts, eq, gross)
+            k = self._run_range(start, end, n, k, ts_list, sym_idx, rows, eq_ts, eq, gross)
+            self._at = (k, end)
             start = end
             if progress is not None:
                 progress(end, n)
 
+        if n == len(ts_list):  # the data ended: day orders expire (session over)
+            self.manager.expire_all(ts_list[-1])
+            self._drain()
         self.strategy.on_stop(self.ctx)
         self._drain()
         m = k + 1
-        return self._result(eq_ts[:m], eq[:m], gross[:m], n, started)
+        return self._result(eq_ts[:m], eq[:m], gross[:m], n, self._started)
+
+    def _partial(self, reason: str) -> BacktestResult:
+        """The results so far, marked partial with ``reason`` (a run that failed or was
+        interrupted): the equity curve up to the last timestamp reached, marked to now."""
+        pf = self.portfolio
+        curve = self._curve
+        k, bars = self._at
+        if isinstance(curve, EquityCurve):
+            result = self._result(
+                curve.ts, curve.equity, curve.exposure, bars, self._started, reason
+            )
+        else:
+            eq_ts, eq, gross = curve
+            m = k + 1
+            if m:
+                eq[k] = pf.cash + pf.market_value
+                gross[k] = pf.gross_exposure
+            result = self._result(eq_ts[:m], eq[:m], gross[:m], bars, self._started, reason)
+        return result
 
     def _result(
         self,
@@ -217,6 +273,7 @@ class SyncExecutionEngine:
         gross: array[float],
         bars: int,
         started: float,
+        partial: str = "",
     ) -> BacktestResult:
         pf = self.portfolio
         return BacktestResult(
@@ -233,6 +290,7 @@ class SyncExecutionEngine:
             elapsed_seconds=time.perf_counter() - started,
             strategy_name=self.strategy.name,
             params=self.strategy.params,
+            partial=partial,
         )
 
     def _run_stream(self, stream: Iterable[Bar], max_bars: int | None) -> BacktestResult:
@@ -242,7 +300,7 @@ class SyncExecutionEngine:
         late bar), is skipped. A bar older than another symbol's latest one is processed, but
         the clock (``ctx.now``, the equity curve) never goes back.
         """
-        started = time.perf_counter()
+        started = self._started
         feed = self.feed
         assert isinstance(feed, GrowingFeed)
         ctx = self.ctx
@@ -250,8 +308,9 @@ class SyncExecutionEngine:
         mgr = self.manager
         events = self._events.items
         risk = self.risk
-        curve = EquityCurve()
+        curve = self._curve = EquityCurve()
         latest: dict[str, int] = {}
+        cross = CrossSection(feed.symbols) if overrides_on_bars(self.strategy) else None
         start = getattr(stream, "start", None)
         ctx.now = start - 1 if isinstance(start, int) else 0
         self.strategy.on_start(ctx)
@@ -262,6 +321,8 @@ class SyncExecutionEngine:
             ts = bar.ts
             if sym not in feed.series or ts <= latest.get(sym, ts - 1):
                 continue
+            if cross is not None and cross.due_before(ts):
+                self._deliver_cross(cross)
             latest[sym] = ts
             c = bar.close
             if ts > ctx.now:  # a late bar of one symbol does not turn the clock back
@@ -279,18 +340,33 @@ class SyncExecutionEngine:
             self.strategy.on_bar(ctx, bar)
             if events:
                 self._drain()
+            if cross is not None and cross.add(bar):
+                self._deliver_cross(cross)
             curve.record(ctx.now, pf.cash + pf.market_value, pf.gross_exposure)
             n += 1
+            self._at = (-1, n)
             if max_bars is not None and n >= max_bars:
                 break
+        if cross is not None and cross.pending:
+            self._deliver_cross(cross)
+        if max_bars is None or n < max_bars:  # the stream ended: day orders expire
+            mgr.expire_all(ctx.now)
+            self._drain()
         self.strategy.on_stop(ctx)
         self._drain()
         return self._result(curve.ts, curve.equity, curve.exposure, n, started)
+
+    def _deliver_cross(self, cross: CrossSection) -> None:
+        self.strategy.on_bars(self.ctx, cross.view)
+        if self._events.items:
+            self._drain()
+        cross.delivered()
 
     def _run_range(
         self,
         start: int,
         end: int,
+        total: int,
         k: int,
         ts_list: list[int],
         sym_idx: list[int],
@@ -320,43 +396,57 @@ class SyncExecutionEngine:
         events = self._events.items
         drain = self._drain
         on_bar = self.strategy.on_bar
+        on_bars = self.strategy.on_bars if overrides_on_bars(self.strategy) else None
+        cross = self._cross
+        cross_view = MappingProxyType(cross)
         observe = self.risk.observe if self.risk is not None else None
         last_ts = eq_ts[k] if k >= 0 else None
-
-        for i in range(start, end):
-            ts = ts_list[i]
-            si = sym_idx[i]
-            r = rows[i]
-            sym = symbols[si]
-            o_col, h_col, l_col, c_col, v_col = cols[si]
-            c = c_col[r]
-            ctx.now = ts
-            if ts != last_ts:
-                k += 1
-                last_ts = ts
-                eq_ts[k] = ts
-                if observe is not None:
-                    observe(ts, pf.cash + pf.market_value)
-            if open_books.get(sym):
-                process_bar(sym, ts, o_col[r], h_col[r], l_col[r], c, v_col[r])
-            if sym in positions:
-                mark(sym, c)
-            last_prices[sym] = c
-            ctx_rows[sym] = r
-            bar = bars[si]
-            bar.ts = ts
-            bar.open = o_col[r]
-            bar.high = h_col[r]
-            bar.low = l_col[r]
-            bar.close = c
-            bar.volume = v_col[r]
-            if events:
-                drain()
-            on_bar(ctx, bar)
-            if events:
-                drain()
-            eq[k] = pf.cash + pf.market_value
-            gross[k] = pf.gross_exposure
+        i = start
+        try:
+            for i in range(start, end):
+                ts = ts_list[i]
+                si = sym_idx[i]
+                r = rows[i]
+                sym = symbols[si]
+                o_col, h_col, l_col, c_col, v_col = cols[si]
+                c = c_col[r]
+                ctx.now = ts
+                if ts != last_ts:
+                    k += 1
+                    last_ts = ts
+                    eq_ts[k] = ts
+                    if observe is not None:
+                        observe(ts, pf.cash + pf.market_value)
+                if open_books.get(sym):
+                    process_bar(sym, ts, o_col[r], h_col[r], l_col[r], c, v_col[r])
+                if sym in positions:
+                    mark(sym, c)
+                last_prices[sym] = c
+                ctx_rows[sym] = r
+                bar = bars[si]
+                bar.ts = ts
+                bar.open = o_col[r]
+                bar.high = h_col[r]
+                bar.low = l_col[r]
+                bar.close = c
+                bar.volume = v_col[r]
+                if events:
+                    drain()
+                on_bar(ctx, bar)
+                if events:
+                    drain()
+                if on_bars is not None:
+                    cross[sym] = bar
+                    if i + 1 == total or ts_list[i + 1] != ts:  # the timestamp's last bar
+                        on_bars(ctx, cross_view)
+                        if events:
+                            drain()
+                        cross.clear()
+                eq[k] = pf.cash + pf.market_value
+                gross[k] = pf.gross_exposure
+        except BaseException:
+            self._at = (k, i)  # where it stopped (bar i unfinished), for the partial results
+            raise
         return k
 
 
