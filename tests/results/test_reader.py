@@ -143,3 +143,34 @@ def test_missing_files_and_bad_content(tmp_path: Path, scenario: Scenario) -> No
     (tmp_path / "metrics.json").write_text("{not json")
     with pytest.raises(DataError, match="not JSON"):
         load_result(tmp_path)
+
+
+def test_round_trip_keeps_order_classes_and_positions_after_fills(tmp_path: Path) -> None:
+    from tradeloop.data.sample import load_sample
+    from tradeloop.execution import SyncEngine
+    from tradeloop.execution.types import Bar, OrderClass
+    from tradeloop.strategy import Context, Strategy
+
+    class Brackets(Strategy):
+        def on_bar(self, ctx: Context, bar: Bar) -> None:
+            if not ctx.position(bar.symbol).qty and not ctx.open_orders(bar.symbol):
+                c = round(bar.close, 2)
+                ctx.buy(
+                    bar.symbol,
+                    10,
+                    order_class="bracket",
+                    take_profit={"limit_price": round(c * 1.04, 2)},
+                    stop_loss={"stop_price": round(c * 0.97, 2)},
+                )
+
+    result = SyncEngine(load_sample("daily"), Brackets(), initial_cash=100_000).run()
+    write_results(result, tmp_path)
+    loaded = load_result(tmp_path)
+    assert_round_trip(result, loaded)
+    entries = [o for o in loaded.orders if o.legs]
+    assert entries and all(o.order_class is OrderClass.BRACKET for o in loaded.orders)
+    want = {o.id: [leg.id for leg in o.legs] for o in result.orders if o.legs}
+    assert {o.id: [leg.id for leg in o.legs] for o in entries} == want
+    assert all(leg.parent_id == o.id for o in entries for leg in o.legs)
+    assert [f.position_qty for f in loaded.fills] == [f.position_qty for f in result.fills]
+    assert None not in [f.position_qty for f in loaded.fills]

@@ -318,6 +318,8 @@ class Order:
             "replaced_by": self.replaced_by,
             "broker_order_id": self.broker_order_id,
             "tag": self.tag,
+            "order_class": self.order_class.value,
+            "parent_id": self.parent_id,
         }
 
     def __repr__(self) -> str:
@@ -392,6 +394,7 @@ class Fill:
             "price": self.price,
             "commission": self.commission,
             "timestamp": self.timestamp.isoformat(),
+            "position_qty": self.position_qty,
         }
 
     def __repr__(self) -> str:

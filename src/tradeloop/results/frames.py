@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from tradeloop.results.result import BacktestResult
+from tradeloop.results.writer import FILL_COLUMNS, ORDER_COLUMNS
 
 if TYPE_CHECKING:
     from tradeloop.execution.types import Fill, Order, Trade
@@ -44,40 +45,9 @@ TRADE_FRAME_COLUMNS = (
     "net_pnl",
     "return_pct",
 )
-ORDER_FRAME_COLUMNS = (
-    "id",
-    "client_order_id",
-    "symbol",
-    "side",
-    "type",
-    "tif",
-    "qty",
-    "limit_price",
-    "stop_price",
-    "trail_price",
-    "trail_percent",
-    "status",
-    "filled_qty",
-    "avg_fill_price",
-    "commission",
-    "created_at",
-    "updated_at",
-    "reject_reason",
-    "replaces",
-    "replaced_by",
-    "broker_order_id",
-    "tag",
-)
-FILL_FRAME_COLUMNS = (
-    "execution_id",
-    "order_id",
-    "symbol",
-    "side",
-    "qty",
-    "price",
-    "commission",
-    "timestamp",
-)
+# the columns of Order.to_dict() and Fill.to_dict(), as the CSV files have them
+ORDER_FRAME_COLUMNS = ORDER_COLUMNS
+FILL_FRAME_COLUMNS = FILL_COLUMNS
 
 
 def _times(ns: Sequence[int | None]) -> pd.DatetimeIndex:
@@ -151,6 +121,8 @@ def orders_frame(orders: Sequence[Order]) -> pd.DataFrame:
             "replaced_by": _strings([o.replaced_by for o in orders]),
             "broker_order_id": _strings([o.broker_order_id for o in orders]),
             "tag": _strings([o.tag for o in orders]),
+            "order_class": _strings([o.order_class.value for o in orders]),
+            "parent_id": _strings([o.parent_id for o in orders]),
         },
         columns=list(ORDER_FRAME_COLUMNS),
     )
@@ -169,6 +141,7 @@ def fills_frame(fills: Sequence[Fill]) -> pd.DataFrame:
             "price": _floats([f.price for f in fills]),
             "commission": _floats([f.commission for f in fills]),
             "timestamp": _times([f.ts for f in fills]),
+            "position_qty": _floats([f.position_qty for f in fills]),
         },
         columns=list(FILL_FRAME_COLUMNS),
     )

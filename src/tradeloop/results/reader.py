@@ -24,6 +24,7 @@ from tradeloop.errors import DataError
 from tradeloop.execution.types import (
     Fill,
     Order,
+    OrderClass,
     OrderSide,
     OrderStatus,
     OrderType,
@@ -31,7 +32,7 @@ from tradeloop.execution.types import (
     Trade,
 )
 from tradeloop.results.result import BacktestResult
-from tradeloop.results.writer import EQUITY_COLUMNS
+from tradeloop.results.writer import EQUITY_COLUMNS, FILL_COLUMNS, ORDER_COLUMNS
 
 __all__ = ["load_result", "parse_iso_timestamps"]
 
@@ -49,40 +50,10 @@ TRADE_FIELDS = (
     "pnl",
     "commission",
 )
-ORDER_FIELDS = (
-    "id",
-    "client_order_id",
-    "symbol",
-    "side",
-    "type",
-    "tif",
-    "qty",
-    "limit_price",
-    "stop_price",
-    "trail_price",
-    "trail_percent",
-    "status",
-    "filled_qty",
-    "avg_fill_price",
-    "commission",
-    "created_at",
-    "updated_at",
-    "reject_reason",
-    "replaces",
-    "replaced_by",
-    "broker_order_id",
-    "tag",
-)
-FILL_FIELDS = (
-    "execution_id",
-    "order_id",
-    "symbol",
-    "side",
-    "qty",
-    "price",
-    "commission",
-    "timestamp",
-)
+# columns added later: a file written before them still loads (their defaults)
+_LATER_COLUMNS = frozenset({"order_class", "parent_id", "position_qty"})
+ORDER_FIELDS = tuple(c for c in ORDER_COLUMNS if c not in _LATER_COLUMNS)
+FILL_FIELDS = tuple(c for c in FILL_COLUMNS if c not in _LATER_COLUMNS)
 
 _NS_PER_SECOND = 10**9
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -202,7 +173,14 @@ def _load_orders(path: Path) -> list[Order]:
         o.replaces = _opt_str(r["replaces"])
         o.replaced_by = _opt_str(r["replaced_by"])
         o.broker_order_id = _opt_str(r["broker_order_id"])
+        o.order_class = _field(path, i, "order_class", r.get("order_class") or "simple", OrderClass)
+        o.parent_id = _opt_str(r.get("parent_id") or "")
         orders.append(o)
+    by_id = {o.id: o for o in orders}
+    for o in orders:  # a leg back in its parent's legs (take-profit first, as written)
+        parent = by_id.get(o.parent_id or "")
+        if parent is not None:
+            parent.legs = (*parent.legs, o)
     return orders
 
 
@@ -219,6 +197,7 @@ def _load_fills(path: Path) -> list[Fill]:
             _field(path, i, "commission", r["commission"], float),
             ts,
             execution_id=r["execution_id"],
+            position_qty=_field(path, i, "position_qty", r.get("position_qty") or "", _opt_float),
         )
         for i, (r, ts) in enumerate(zip(rows, stamps, strict=True))
     ]

@@ -238,6 +238,7 @@ def _fill_rows(fills: Sequence[Fill]) -> Iterable[list[object]]:
             price=round_price(f.price),
             commission=round_fee(f.commission),
             timestamp=stamp,
+            position_qty=round_qty(f.position_qty),
         )
         yield [row.get(c) for c in FILL_COLUMNS]
 

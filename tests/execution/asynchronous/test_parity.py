@@ -388,6 +388,17 @@ class Random(Logged):
             self._act(ctx, fill.price)
 
 
+def random_run_kwargs(rate: float | None, short: bool) -> dict[str, Any]:
+    """The account of the random-flow tests: small, with costs, with or without shorting."""
+    return {
+        "initial_cash": 20_000.0,
+        "commission": PerShareCommission(0.01, minimum=0.5),
+        "slippage": PercentSlippage(0.001),
+        "participation_rate": rate,
+        "allow_short": short,
+    }
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @example(  # found by hypothesis: two fills in one batch, the second's callback cancels an order
     # the first's callback placed; each update must show the status it carried, in both engines
@@ -417,13 +428,7 @@ def test_random_order_flow_matches_the_backtest(
     short: bool,
 ) -> None:
     feed = BarFeed([make_series("A", moves_a), make_series("B", moves_b)])
-    kw = {
-        "initial_cash": 20_000.0,
-        "commission": PerShareCommission(0.01, minimum=0.5),
-        "slippage": PercentSlippage(0.001),
-        "participation_rate": rate,
-        "allow_short": short,
-    }
+    kw = random_run_kwargs(rate, short)
     expected, got, s_sync, s_async = run_both(feed, lambda: Random(plan), **kw)
     assert_same(expected, got)
     assert s_async.log == s_sync.log  # type: ignore[attr-defined]
@@ -686,13 +691,7 @@ def test_random_order_class_flow_matches_the_backtest(
     short: bool,
 ) -> None:
     feed = BarFeed([make_series("A", moves_a), make_series("B", moves_b)])
-    kw = {
-        "initial_cash": 20_000.0,
-        "commission": PerShareCommission(0.01, minimum=0.5),
-        "slippage": PercentSlippage(0.001),
-        "participation_rate": rate,
-        "allow_short": short,
-    }
+    kw = random_run_kwargs(rate, short)
     expected, got, s_sync, s_async = run_both(feed, lambda: RandomClasses(plan), **kw)
     assert_same_classes(expected, got)
     assert s_async.log == s_sync.log  # type: ignore[attr-defined]
