@@ -42,6 +42,11 @@ __all__ = ["OrderBook", "class_params"]
 _EPS = 1e-9
 _ACTIVE = frozenset({OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED})
 _WAITING = frozenset({OrderStatus.NEW, OrderStatus.HELD})
+# enum members as module constants (an ``OrderClass.X`` lookup is slow on Python 3.11)
+_SIMPLE = OrderClass.SIMPLE
+_OCO = OrderClass.OCO
+_ACCEPTED = OrderStatus.ACCEPTED
+_NO_EXITS = ExitLegs(None, None, None)
 
 
 def class_params(
@@ -115,21 +120,28 @@ class OrderBook:
         With an ``order_class`` other than ``simple``, the order comes with its exit legs
         (``order.legs``, status ``new``, ids following the order's), validated too.
         """
-        cls = coerce_enum(OrderClass, "order_class", order_class)
+        cls = (
+            order_class
+            if order_class is _SIMPLE
+            else coerce_enum(OrderClass, "order_class", order_class)
+        )
         side_ = coerce_enum(OrderSide, "side", side)
         type_ = coerce_enum(OrderType, "type", type)
         tif_ = coerce_enum(TimeInForce, "tif", tif)
-        exits = check_order_class(
-            cls,
-            side=side_,
-            type=type_,
-            tif=tif_,
-            limit_price=limit_price,
-            stop_price=stop_price,
-            take_profit=take_profit,
-            stop_loss=stop_loss,
-        )
-        if cls is OrderClass.OCO:
+        if cls is _SIMPLE and take_profit is None and stop_loss is None:
+            exits = _NO_EXITS  # a simple order: nothing to check (the common case, kept fast)
+        else:
+            exits = check_order_class(
+                cls,
+                side=side_,
+                type=type_,
+                tif=tif_,
+                limit_price=limit_price,
+                stop_price=stop_price,
+                take_profit=take_profit,
+                stop_loss=stop_loss,
+            )
+        if cls is _OCO:
             limit_price = exits.take_profit  # an oco is its own take-profit
         order = Order(
             "",
@@ -151,8 +163,10 @@ class OrderBook:
             raise InvalidOrderError(
                 "client_order_id", client_order_id, "already used (client order ids are unique)"
             )
-        order.order_class = cls
-        legs = self._legs(order, exits) if cls is not OrderClass.SIMPLE else ()
+        legs: tuple[Order, ...] = ()
+        if cls is not _SIMPLE:  # (a new Order is simple already)
+            order.order_class = cls
+            legs = self._legs(order, exits)
         order.qty = float(qty)
         order.id = self._next_id()
         if client_order_id is None:
@@ -376,7 +390,7 @@ class OrderBook:
             bucket = self.open.get(order.symbol)
             if bucket is not None and order in bucket:
                 bucket.remove(order)
-        elif status is OrderStatus.ACCEPTED and order.parent_id is not None:
+        elif order.parent_id is not None and status is _ACCEPTED:
             bucket = self.open.setdefault(order.symbol, [])
             if order not in bucket:  # a leg becomes active
                 bucket.append(order)
@@ -435,7 +449,7 @@ class OrderBook:
             for o in bucket:
                 if o is ignore:
                     continue
-                if o.order_class is not OrderClass.SIMPLE and o.is_exit_leg:
+                if o.order_class is not _SIMPLE and o.is_exit_leg:
                     key = o.parent_id or o.id
                     if groups is None:
                         groups = set()

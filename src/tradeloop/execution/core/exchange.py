@@ -70,6 +70,9 @@ __all__ = ["SimulatedExchange"]
 
 _NS_PER_DAY = 86_400_000_000_000
 _EPS = 1e-9
+# enum members as module constants (an ``OrderClass.X`` lookup is slow on Python 3.11)
+_SIMPLE = OrderClass.SIMPLE
+_OCO = OrderClass.OCO
 
 
 class _NullListener:
@@ -150,7 +153,7 @@ class SimulatedExchange:
             return False
         self.book.set_status(o, OrderStatus.CANCELED, now)
         self.listener.on_order_update(o)
-        if o.order_class is not OrderClass.SIMPLE:
+        if o.order_class is not _SIMPLE:
             # an exit takes the exits linked to it; an entry its legs, unless it has filled in
             # part: then they stay, protecting the shares that did fill
             if o.is_exit_leg:
@@ -187,7 +190,7 @@ class SimulatedExchange:
         the new one would replace. ``fallback_prices``: reference prices for symbols that have
         no bar yet (otherwise such an order is checked only against its own limit/stop).
         """
-        if order.order_class is OrderClass.OCO:
+        if order.order_class is _OCO:
             held = self.portfolio.qty(order.symbol)
             closable = max(held, 0.0) if order.side is OrderSide.SELL else max(-held, 0.0)
             taken = self.book.held_by_exits(order.symbol, order.side, ignore)
@@ -249,12 +252,12 @@ class SimulatedExchange:
         listener = self.listener
         if reason is None:
             book.set_status(order, OrderStatus.ACCEPTED, now)
-            oco = order.order_class is OrderClass.OCO
-            if not oco:
+            oco = order.order_class is _OCO
+            if legs and not oco:
                 for leg in legs:  # they wait for the entry's fill
                     book.set_status(leg, OrderStatus.HELD, now)
             listener.on_order_update(order)
-            if oco:
+            if legs and oco:
                 for leg in legs:  # an oco's stop works at once, as the order itself
                     leg.eligible_after = now
                     book.set_status(leg, OrderStatus.ACCEPTED, now)
@@ -304,7 +307,7 @@ class SimulatedExchange:
                     if order.legs and not order.is_exit_leg and order.filled_qty <= 0.0:
                         self._end_all(order.legs, ts, OrderStatus.EXPIRED)
                     continue
-            if order.order_class is not OrderClass.SIMPLE and order.is_exit_leg:
+            if order.order_class is not _SIMPLE and order.is_exit_leg:
                 if linked is None:
                     linked = set()
                 elif order.id in linked:
@@ -429,7 +432,7 @@ class SimulatedExchange:
         self.fills.append(fill)
         self.listener.on_fill(fill)
         self.listener.on_order_update(order)
-        if order.order_class is not OrderClass.SIMPLE:
+        if order.order_class is not _SIMPLE:
             self._after_linked_fill(order, ts)
 
     def on_bar(

@@ -46,6 +46,7 @@ __all__ = ["RISK_WINDOW_NS", "RiskLimits", "RiskManager"]
 #: The ``max_orders_per_minute`` window, in nanoseconds.
 RISK_WINDOW_NS = 60_000_000_000
 _NS_PER_DAY = 86_400_000_000_000
+_SIMPLE = OrderClass.SIMPLE  # a module constant: ``OrderClass.SIMPLE`` is a slow lookup
 _NO_DAY = -(2**62)  # before any observation
 _EPS = 1e-9
 
@@ -309,12 +310,14 @@ def risk_reason(
     symbol = order.symbol
     side = order.side
     pending = 0.0
-    groups: set[str] = set()
+    groups: set[str] | None = None
     for o in book.open.get(symbol, ()):
         if o.side is side and o is not ignore:
-            if o.order_class is not OrderClass.SIMPLE and o.is_exit_leg:
+            if o.order_class is not _SIMPLE and o.is_exit_leg:
                 key = o.parent_id or o.id  # linked exits trade the same shares: count them once
-                if key in groups:
+                if groups is None:
+                    groups = set()
+                elif key in groups:
                     continue
                 groups.add(key)
             pending += o.remaining_qty

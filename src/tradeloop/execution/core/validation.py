@@ -137,6 +137,7 @@ class OrderValidator:
 # ------------------------------------------------------------------------------ order classes
 
 _CLASS_TIFS = (TimeInForce.DAY, TimeInForce.GTC)
+_SIMPLE = OrderClass.SIMPLE
 _LEG_KEYS = {"take_profit": ("limit_price",), "stop_loss": ("stop_price", "limit_price")}
 
 
@@ -148,6 +149,9 @@ class ExitLegs:
     take_profit: float | None
     stop_loss: float | None
     stop_loss_limit: float | None
+
+
+_NO_EXITS = ExitLegs(None, None, None)  # a simple order's (frozen: one instance serves all)
 
 
 def _leg(name: str, value: object) -> dict[str, object] | None:
@@ -200,15 +204,17 @@ def check_order_class(
       it) and, when the entry names a price, beyond it (for a buy entry: take-profit above,
       stop-loss below).
     """
+    if take_profit is None and stop_loss is None and order_class is _SIMPLE:
+        return _NO_EXITS  # the common case, without the checks below
     tp = _leg("take_profit", take_profit)
     sl = _leg("stop_loss", stop_loss)
-    if order_class is OrderClass.SIMPLE:
+    if order_class is _SIMPLE:
         for name, leg in (("take_profit", tp), ("stop_loss", sl)):
             if leg is not None:
                 raise InvalidOrderError(
                     name, leg, "only allowed with order_class bracket, oco or oto"
                 )
-        return ExitLegs(None, None, None)
+        return _NO_EXITS
     cls = order_class.value
     if tif not in _CLASS_TIFS:
         raise InvalidOrderError("tif", tif.value, f"{cls} orders must be 'day' or 'gtc'")
