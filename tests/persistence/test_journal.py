@@ -26,6 +26,7 @@ from tradeloop.execution.core.validation import OrderValidator
 from tradeloop.execution.types import (
     Fill,
     Order,
+    OrderClass,
     OrderSide,
     OrderStatus,
     OrderType,
@@ -97,10 +98,10 @@ def test_first_open_creates_a_wal_journal_with_meta(path: Path) -> None:
     before = time.time_ns()
     with OrderJournal(path) as j:
         assert path.is_file()
-        assert j.schema_version == SCHEMA_VERSION == 1
+        assert j.schema_version == SCHEMA_VERSION == 2
         assert before <= j.created_at <= time.time_ns()
         meta = j.meta()
-        assert meta["schema"] == "1"
+        assert meta["schema"] == "2"
         assert meta["run_id"] == j.run_id
         assert int(meta["created_at"]) == j.created_at
         assert "mark" not in meta
@@ -115,6 +116,9 @@ def test_first_open_creates_a_wal_journal_with_meta(path: Path) -> None:
     assert con.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
     fill_cols = con.execute("PRAGMA table_info(fills)").fetchall()
     assert [c[1] for c in fill_cols if c[5]] == ["execution_id"]  # the primary key
+    order_cols = {c[1]: c for c in con.execute("PRAGMA table_info(orders)")}
+    assert order_cols["order_class"][3:5] == (1, "'simple'")  # NOT NULL DEFAULT 'simple'
+    assert order_cols["parent"][3:5] == (0, None)
     con.close()
 
 
@@ -555,7 +559,7 @@ def test_record_event(journal: OrderJournal) -> None:
     ]
     assert [e.seq for e in events] == sorted(e.seq for e in events)
     assert journal.order(o.client_order_id).status is OrderStatus.ACCEPTED  # type: ignore[union-attr]
-    for kind in ("fill", "status", "intent", "broker_id"):
+    for kind in ("fill", "status", "intent", "broker_id", "qty"):
         with pytest.raises(JournalError) as info:
             journal.record_event(o.client_order_id, kind, T0)
         assert info.value.field == "kind"
@@ -770,7 +774,7 @@ def test_not_a_journal(tmp_path: Path) -> None:
 def test_newer_or_damaged_schema(path: Path) -> None:
     OrderJournal(path).close()
     con = raw(path)
-    con.execute("UPDATE meta SET value = '2' WHERE key = 'schema'")
+    con.execute(f"UPDATE meta SET value = '{SCHEMA_VERSION + 1}' WHERE key = 'schema'")
     with pytest.raises(JournalFormatError, match="newer"):
         OrderJournal(path)
     with pytest.raises(JournalFormatError, match="newer"):
@@ -778,7 +782,7 @@ def test_newer_or_damaged_schema(path: Path) -> None:
     con.execute("UPDATE meta SET value = 'x' WHERE key = 'schema'")
     with pytest.raises(JournalFormatError, match="damaged"):
         OrderJournal(path)
-    con.execute("UPDATE meta SET value = '1' WHERE key = 'schema'")
+    con.execute(f"UPDATE meta SET value = '{SCHEMA_VERSION}' WHERE key = 'schema'")
     con.execute("DELETE FROM meta WHERE key = 'run_id'")
     with pytest.raises(JournalFormatError, match="run_id"):
         OrderJournal(path)
@@ -828,10 +832,359 @@ def test_public_methods_write_nothing_unasked() -> None:
         "record_event",
         "record_fill",
         "record_intent",
+        "record_qty",
         "record_status",
         "set_mark",
         "set_meta",
     ]
+
+
+# ----------------------------------------------------------------------------- order classes
+
+
+def bracket(book: OrderBook | None = None, qty: float = 10.0, **kw: Any) -> Order:
+    """A bracket buy of ``qty`` made by the core (ids O000001 and its legs O000002, O000003)."""
+    book = book if book is not None else OrderBook(OrderValidator(), client_id_prefix="run1-")
+    params: dict[str, Any] = {
+        "order_class": "bracket",
+        "take_profit": {"limit_price": 110.0},
+        "stop_loss": {"stop_price": 95.0, "limit_price": 94.5},
+    }
+    params.update(kw)
+    return book.new_order("ACME", "buy", qty, "limit", limit_price=100.0, now=T0, **params)
+
+
+def test_an_intent_journals_the_legs_with_their_entry(journal: OrderJournal) -> None:
+    entry = bracket(tag="swing")
+    take_profit, stop_loss = entry.legs
+    journal.record_intent(entry)
+    rows = journal.orders()
+    assert [(r.local_id, r.order_class, r.parent, r.parent_local_id) for r in rows] == [
+        ("O000001", OrderClass.BRACKET, None, None),
+        ("O000002", OrderClass.BRACKET, "run1-O000001", "O000001"),
+        ("O000003", OrderClass.BRACKET, "run1-O000001", "O000001"),
+    ]
+    assert journal.last_local_seq == 3
+    intents = [(e.client_order_id, e.kind, e.detail) for e in journal.events()]
+    assert intents == [
+        ("run1-O000001", "intent", None),
+        ("run1-O000002", "intent", "leg of run1-O000001"),
+        ("run1-O000003", "intent", "leg of run1-O000001"),
+    ]
+    # one row makes one order, its class and parent kept
+    leg = rows[2].to_order()
+    assert (leg.order_class, leg.parent_id, leg.legs) == (OrderClass.BRACKET, "O000001", ())
+    assert leg.to_dict() == stop_loss.to_dict()
+    d = rows[1].to_dict()
+    assert (d["order_class"], d["parent"], d["parent_local_id"]) == (
+        "bracket",
+        "run1-O000001",
+        "O000001",
+    )
+    # load_orders links them back: the take-profit first, then the stop-loss
+    loaded = journal.load_orders()
+    assert [o.id for o in loaded] == ["O000001", "O000002", "O000003"]
+    back = loaded[0]
+    assert back.legs == (loaded[1], loaded[2])
+    assert [(o.id, o.type, o.parent_id) for o in back.legs] == [
+        (take_profit.id, OrderType.LIMIT, "O000001"),
+        (stop_loss.id, OrderType.STOP_LIMIT, "O000001"),
+    ]
+    for mine, ref in zip(loaded, (entry, take_profit, stop_loss), strict=True):
+        assert mine.to_dict() == ref.to_dict()
+        assert mine.order_class is OrderClass.BRACKET
+
+
+def test_load_orders_puts_the_take_profit_first_and_links_an_oco(journal: OrderJournal) -> None:
+    entry = bracket()
+    entry.legs = entry.legs[::-1]  # journaled stop-loss first
+    journal.record_intent(entry)
+    book = OrderBook(OrderValidator(), client_id_prefix="run1-")
+    book._seq = 3
+    oco = book.new_order(
+        "ACME",
+        "sell",
+        10,
+        "limit",
+        order_class="oco",
+        take_profit={"limit_price": 120.0},
+        stop_loss={"stop_price": 90.0},
+        now=T0,
+    )
+    journal.record_intent(oco)
+    loaded = {o.id: o for o in journal.load_orders()}
+    assert [leg.id for leg in loaded["O000001"].legs] == ["O000002", "O000003"]
+    assert [leg.type for leg in loaded["O000001"].legs] == [OrderType.LIMIT, OrderType.STOP_LIMIT]
+    assert loaded["O000004"].order_class is OrderClass.OCO
+    assert [(leg.id, leg.parent_id) for leg in loaded["O000004"].legs] == [("O000005", "O000004")]
+    assert loaded["O000004"].is_exit_leg and loaded["O000005"].is_exit_leg
+
+
+def test_a_leg_is_journaled_with_its_entry_or_not_at_all(journal: OrderJournal) -> None:
+    journal.record_intent(order(3, prefix="run1-"))  # takes the stop-loss leg's ids
+    entry = bracket()
+    with pytest.raises(DuplicateIntentError) as dup:
+        journal.record_intent(entry)
+    assert (dup.value.field, dup.value.value) == ("client_order_id", "run1-O000003")
+    assert [o.local_id for o in journal.orders()] == ["O000003"]  # the entry was not written
+    twins = bracket()
+    twins.legs[1].id = twins.legs[0].id  # two legs with one local id
+    twins.legs[1].client_order_id = "run1-other"
+    with pytest.raises(DuplicateIntentError) as dup:
+        journal.record_intent(twins)
+    assert (dup.value.field, dup.value.value) == ("id", "O000002")
+    stray = bracket()
+    stray.legs[0].parent_id = "O000042"
+    with pytest.raises(JournalError) as info:
+        journal.record_intent(stray)
+    assert (info.value.field, info.value.value) == ("legs[0].parent_id", "O000042")
+    bad_leg = bracket()
+    bad_leg.legs[1].qty = -1.0
+    with pytest.raises(JournalError) as info:
+        journal.record_intent(bad_leg)
+    assert (info.value.field, info.value.value) == ("legs[1].qty", -1.0)
+    nested = bracket()
+    nested.parent_id = "O000003"
+    with pytest.raises(JournalError) as info:
+        journal.record_intent(nested)
+    assert info.value.field == "legs"
+    bad_class = order(7)
+    bad_class.order_class = "ladder"  # type: ignore[assignment]
+    with pytest.raises(JournalError) as info:
+        journal.record_intent(bad_class)
+    assert (info.value.field, info.value.value) == ("order_class", "ladder")
+    assert [o.local_id for o in journal.orders()] == ["O000003"]
+
+
+def test_a_leg_journaled_on_its_own_names_its_parent(journal: OrderJournal) -> None:
+    entry = bracket()
+    legs, entry.legs = entry.legs, ()
+    journal.record_intent(entry)
+    journal.record_intent(legs[0])
+    assert journal.order("run1-O000002").parent == "run1-O000001"  # type: ignore[union-attr]
+    orphan = legs[1]
+    orphan.parent_id = "O000099"
+    with pytest.raises(UnknownOrderError) as info:
+        journal.record_intent(orphan)
+    assert (info.value.field, info.value.value) == ("parent_id", "O000099")
+    assert journal.order(orphan.client_order_id) is None
+
+
+def test_record_qty_keeps_a_legs_size(path: Path) -> None:
+    entry = bracket()
+    tp, sl = entry.legs
+    with OrderJournal(path) as j:
+        j.record_intent(entry)
+        j.record_status(entry.client_order_id, OrderStatus.ACCEPTED, T0 + 1)
+        for leg in (tp, sl):  # they wait for the entry's fill
+            j.record_status(leg.client_order_id, OrderStatus.HELD, T0 + 1)
+        j.record_fill(entry.client_order_id, fill_of(entry, 4.0, 100.0, "E1"))
+        for leg in (tp, sl):
+            assert j.record_qty(leg.client_order_id, 4.0, T0 + 7) is True
+            assert j.record_status(leg.client_order_id, OrderStatus.ACCEPTED, T0 + 7)
+        assert j.record_qty(tp.client_order_id, 4.0, T0 + 8) is False  # no change, no write
+        [event] = [e for e in j.events(tp.client_order_id) if e.kind == "qty"]
+        assert (event.status, event.ts, event.detail) == (OrderStatus.HELD, T0 + 7, "10.0 -> 4.0")
+        # a fill is checked against the size now
+        with pytest.raises(OrderStateError):
+            j.record_fill(sl.client_order_id, fill_of(sl, 5.0, 95.0, "E2"))
+        j.record_fill(sl.client_order_id, fill_of(sl, 1.0, 95.0, "E3"))
+        with pytest.raises(JournalError) as info:
+            j.record_qty(sl.client_order_id, 0.5, T0 + 9)  # below what it filled
+        assert (info.value.field, info.value.value) == ("qty", 0.5)
+        simple = order(9)
+        j.record_intent(simple)
+        with pytest.raises(JournalError, match="simple order") as info:
+            j.record_qty(simple.client_order_id, 5.0, T0 + 9)
+        assert info.value.field == "qty"
+        bad: list[tuple[Any, Any, Any, str]] = [
+            (tp.client_order_id, 0.0, T0, "qty"),
+            (tp.client_order_id, math.nan, T0, "qty"),
+            (tp.client_order_id, "4", T0, "qty"),
+            (tp.client_order_id, 4.0, -1, "ts"),
+            ("", 4.0, T0, "client_order_id"),
+        ]
+        for cid, qty, ts, field in bad:
+            with pytest.raises(JournalError) as info:
+                j.record_qty(cid, qty, ts)
+            assert info.value.field == field
+        with pytest.raises(UnknownOrderError):
+            j.record_qty("nope", 4.0, T0)
+    with OrderJournal(path) as j:  # the size survives a reopen
+        back = {o.id: o for o in j.load_orders()}
+        assert [(leg.qty, leg.filled_qty, leg.status) for leg in back["O000001"].legs] == [
+            (4.0, 0.0, OrderStatus.ACCEPTED),
+            (4.0, 1.0, OrderStatus.PARTIALLY_FILLED),
+        ]
+
+
+# -------------------------------------------------------------------------------- migration
+
+# The schema of version 1 exactly as tradeloop wrote it (before order classes were journaled).
+SCHEMA_V1 = (
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE orders (
+        client_order_id TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL UNIQUE,
+        local_id TEXT NOT NULL UNIQUE,
+        broker_order_id TEXT,
+        symbol TEXT NOT NULL,
+        side TEXT NOT NULL,
+        qty REAL NOT NULL,
+        type TEXT NOT NULL,
+        tif TEXT NOT NULL,
+        limit_price REAL,
+        stop_price REAL,
+        trail_price REAL,
+        trail_percent REAL,
+        tag TEXT,
+        replaces TEXT REFERENCES orders(client_order_id),
+        status TEXT NOT NULL,
+        filled_qty REAL NOT NULL DEFAULT 0,
+        avg_fill_price REAL,
+        commission REAL NOT NULL DEFAULT 0,
+        reject_reason TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    )""",
+    "CREATE INDEX orders_status ON orders(status)",
+    "CREATE INDEX orders_replaces ON orders(replaces)",
+    "CREATE INDEX orders_broker ON orders(broker_order_id)",
+    """CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        client_order_id TEXT NOT NULL REFERENCES orders(client_order_id),
+        kind TEXT NOT NULL,
+        status TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        detail TEXT
+    )""",
+    "CREATE INDEX events_order ON events(client_order_id)",
+    """CREATE TABLE fills (
+        execution_id TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL UNIQUE,
+        client_order_id TEXT NOT NULL REFERENCES orders(client_order_id),
+        symbol TEXT NOT NULL,
+        side TEXT NOT NULL,
+        qty REAL NOT NULL,
+        price REAL NOT NULL,
+        commission REAL NOT NULL,
+        ts INTEGER NOT NULL
+    )""",
+    "CREATE INDEX fills_order ON fills(client_order_id)",
+)
+
+
+def make_v1_journal(path: Path) -> None:
+    """A journal of schema 1 with one partly filled order, as tradeloop 1 left it."""
+    con = raw(path)
+    con.execute("PRAGMA journal_mode=WAL")
+    for statement in SCHEMA_V1:
+        con.execute(statement)
+    con.execute(f"PRAGMA application_id={APPLICATION_ID}")
+    con.executemany(
+        "INSERT INTO meta(key, value) VALUES (?, ?)",
+        [
+            ("schema", "1"),
+            ("run_id", "0s44we8abcdefgh"),
+            ("created_at", str(T0)),
+            ("local_seq", "1"),
+            ("mark", str(T0 + 5)),
+        ],
+    )
+    con.execute(
+        """INSERT INTO orders(client_order_id, seq, local_id, broker_order_id, symbol, side, qty,
+            type, tif, limit_price, status, filled_qty, avg_fill_price, commission, created_at,
+            updated_at)
+        VALUES ('run1-O000001', 1, 'O000001', 'B1', 'ACME', 'buy', 10, 'limit', 'gtc', 100,
+            'partially_filled', 4, 99.5, 0.4, ?, ?)""",
+        (T0, T0 + 3),
+    )
+    con.execute(
+        "INSERT INTO events(client_order_id, kind, status, ts) "
+        "VALUES ('run1-O000001', 'intent', 'new', ?)",
+        (T0,),
+    )
+    con.execute(
+        "INSERT INTO fills VALUES ('E1', 1, 'run1-O000001', 'ACME', 'buy', 4, 99.5, 0.4, ?)",
+        (T0 + 3,),
+    )
+    con.close()
+
+
+def test_a_schema_1_journal_is_migrated_when_opened_for_writing(tmp_path: Path) -> None:
+    path, copy = tmp_path / "v1.db", tmp_path / "v1-readonly.db"
+    make_v1_journal(path)
+    make_v1_journal(copy)
+    # read-only: read as it is, orders simple, the file untouched
+    with OrderJournal(copy, readonly=True) as j:
+        assert j.schema_version == 1
+        [row] = j.orders()
+        assert (row.order_class, row.parent, row.parent_local_id) == (OrderClass.SIMPLE, None, None)
+        assert j.load_orders()[0].to_dict() == row.to_order().to_dict()
+    con = raw(copy)
+    assert "order_class" not in {c[1] for c in con.execute("PRAGMA table_info(orders)")}
+    con.close()
+    # for writing: migrated, everything kept, the new columns with their defaults
+    with OrderJournal(path) as j:
+        assert j.schema_version == SCHEMA_VERSION == 2
+        assert j.meta()["schema"] == "2"
+        assert (j.run_id, j.created_at, j.mark, j.last_local_seq) == (
+            "0s44we8abcdefgh",
+            T0,
+            T0 + 5,
+            1,
+        )
+        [row] = j.orders(open_only=True)
+        assert (row.order_class, row.parent, row.qty, row.filled_qty) == (
+            OrderClass.SIMPLE,
+            None,
+            10.0,
+            4.0,
+        )
+        o = row.to_order()
+        assert (o.status, o.broker_order_id, o.order_class, o.parent_id) == (
+            OrderStatus.PARTIALLY_FILLED,
+            "B1",
+            OrderClass.SIMPLE,
+            None,
+        )
+        assert [f.execution_id for f in j.fills()] == ["E1"]
+        assert [e.kind for e in j.events()] == ["intent"]
+        # and it journals order classes now
+        book = OrderBook(OrderValidator(), client_id_prefix="run1-")
+        book._seq = 1
+        j.record_intent(bracket(book))
+        assert [o.parent for o in j.orders()] == [None, None, "run1-O000002", "run1-O000002"]
+        j.record_qty("run1-O000003", 2.0, T0 + 9)
+    con = raw(path)
+    cols = {c[1]: c for c in con.execute("PRAGMA table_info(orders)")}
+    assert cols["order_class"][2:5] == ("TEXT", 1, "'simple'")
+    assert cols["parent"][2:5] == ("TEXT", 0, None)
+    indexes = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    assert "orders_parent" in indexes
+    [fk] = [r for r in con.execute("PRAGMA foreign_key_list(orders)") if r[3] == "parent"]
+    assert (fk[2], fk[4]) == ("orders", "client_order_id")
+    assert con.execute("PRAGMA foreign_key_check").fetchall() == []
+    con.close()
+    with OrderJournal(path) as j:  # opened again: nothing left to migrate
+        assert j.schema_version == 2 and len(j.orders()) == 4
+    with OrderJournal(path, readonly=True) as j:
+        assert [o.order_class for o in j.orders()][1:] == [OrderClass.BRACKET] * 3
+
+
+def test_a_failed_migration_changes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    make_v1_journal(path)
+    con = raw(path)
+    con.execute("CREATE INDEX orders_parent ON orders(status)")  # in the migration's way
+    con.close()
+    with pytest.raises(JournalError, match="cannot migrate from schema 1") as info:
+        OrderJournal(path)
+    assert info.value.field == "path" and info.value.value == str(path)
+    con = raw(path)
+    assert con.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0] == "1"
+    assert "order_class" not in {c[1] for c in con.execute("PRAGMA table_info(orders)")}
+    con.close()
 
 
 # ---------------------------------------------------------------------- crash, concurrency

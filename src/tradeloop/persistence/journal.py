@@ -17,15 +17,22 @@ Tables (schema version :data:`SCHEMA_VERSION`, kept in ``meta``):
     ``mark`` (once set) and a few short labels (:meth:`OrderJournal.set_meta`).
 ``orders``
     one row per client order id: the order's request fields, ``replaces`` (the *client* id of the
-    order it replaces), and its state (status, filled qty, average price, commission, reason,
-    ``created_at``/``updated_at`` in int ns).
+    order it replaces), its ``order_class`` (``simple``, ``bracket``, ``oco``, ``oto``) and
+    ``parent`` (for an exit leg, the *client* id of the order it is a leg of), and its state
+    (status, filled qty, average price, commission, reason, ``created_at``/``updated_at`` in
+    int ns). ``qty`` is the order's size now: an exit leg's follows its entry's fills
+    (:meth:`OrderJournal.record_qty`).
 ``events``
     append-only: ``seq``, ``client_order_id``, ``kind``, ``status`` (the order's status after the
-    event), ``ts``, ``detail``. The journal writes ``intent``, ``broker_id``, ``status`` and
-    ``fill`` events itself; :meth:`OrderJournal.record_event` adds others (``adopted``, ...).
+    event), ``ts``, ``detail``. The journal writes ``intent``, ``broker_id``, ``status``, ``fill``
+    and ``qty`` events itself; :meth:`OrderJournal.record_event` adds others (``adopted``, ...).
 ``fills``
     one row per ``execution_id`` (the primary key): the order's client id, symbol, side, qty,
     price, commission, ts.
+
+Schema versions: 1, the first; 2 adds ``orders.order_class`` and ``orders.parent``. A journal of
+an older version is migrated when it is opened for writing (its orders become ``simple`` ones
+without a parent); opened read-only, it is read as it is.
 
 Status changes and fills follow the core's order state machine, as the live order manager applies
 them: an illegal transition raises :class:`~tradeloop.errors.InvalidTransitionError` and writes
@@ -60,6 +67,7 @@ from tradeloop.execution.types import (
     TERMINAL_STATUSES,
     Fill,
     Order,
+    OrderClass,
     OrderSide,
     OrderStatus,
     OrderType,
@@ -79,8 +87,9 @@ __all__ = [
     "iso_utc",
 ]
 
-SCHEMA_VERSION: Final = 1
-"""The schema this module writes; it opens journals of this version or older."""
+SCHEMA_VERSION: Final = 2
+"""The schema this module writes; it opens journals of this version or older (and migrates them
+when it opens them for writing)."""
 
 APPLICATION_ID: Final = 0x544C4A4E
 """``PRAGMA application_id`` of a tradeloop journal ("TLJN"): marks the file as one."""
@@ -94,7 +103,7 @@ _META_KEY = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _META_VALUE_MAX = 200
 _RESERVED_META: Final = frozenset({"run_id", "created_at", "schema", "local_seq", "mark"})
 _SECRET_WORDS: Final = ("key", "secret", "token", "pass", "auth", "cred", "cookie", "session")
-_JOURNAL_KINDS: Final = frozenset({"intent", "broker_id", "status", "fill"})
+_JOURNAL_KINDS: Final = frozenset({"intent", "broker_id", "status", "fill", "qty"})
 _WAITING: Final = frozenset({OrderStatus.NEW, OrderStatus.HELD})
 _LATE_FILL_STATUSES: Final = frozenset(
     {OrderStatus.CANCELED, OrderStatus.EXPIRED, OrderStatus.REPLACED}
@@ -128,11 +137,14 @@ _SCHEMA: Final = (
         commission REAL NOT NULL DEFAULT 0,
         reject_reason TEXT,
         created_at INTEGER NOT NULL,
-        updated_at INTEGER NOT NULL
+        updated_at INTEGER NOT NULL,
+        order_class TEXT NOT NULL DEFAULT 'simple',
+        parent TEXT REFERENCES orders(client_order_id)
     )""",
     "CREATE INDEX orders_status ON orders(status)",
     "CREATE INDEX orders_replaces ON orders(replaces)",
     "CREATE INDEX orders_broker ON orders(broker_order_id)",
+    "CREATE INDEX orders_parent ON orders(parent)",
     """CREATE TABLE events (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
         client_order_id TEXT NOT NULL REFERENCES orders(client_order_id),
@@ -155,6 +167,16 @@ _SCHEMA: Final = (
     )""",
     "CREATE INDEX fills_order ON fills(client_order_id)",
 )
+
+# What turns a journal of schema version ``v`` (the key) into one of version ``v + 1``; applied in
+# one transaction when an older journal is opened for writing. ``_SCHEMA`` is the end result.
+_MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
+    1: (
+        "ALTER TABLE orders ADD COLUMN order_class TEXT NOT NULL DEFAULT 'simple'",
+        "ALTER TABLE orders ADD COLUMN parent TEXT REFERENCES orders(client_order_id)",
+        "CREATE INDEX orders_parent ON orders(parent)",
+    ),
+}
 
 # Every order column, in table order, and the derived ones ``orders()`` adds.
 _ORDER_COLUMNS: Final = (
@@ -180,8 +202,20 @@ _ORDER_COLUMNS: Final = (
     "created_at",
     "updated_at",
 )
-_SELECT_ORDERS: Final = f"""
-    SELECT {", ".join("o." + c for c in _ORDER_COLUMNS)},
+_CLASS_COLUMNS: Final = ("order_class", "parent")  # schema 2
+
+
+def _select_orders(version: int) -> str:
+    """The query behind :meth:`OrderJournal.orders` for a journal of schema ``version`` (one of
+    version 1, opened read-only, has no order-class columns: its orders are simple ones)."""
+    if version >= 2:
+        linked = ", ".join("o." + c for c in _CLASS_COLUMNS) + ", q.local_id AS parent_local_id"
+        join = "LEFT JOIN orders q ON q.client_order_id = o.parent"
+    else:
+        linked = "'simple' AS order_class, NULL AS parent, NULL AS parent_local_id"
+        join = ""
+    return f"""
+    SELECT {", ".join("o." + c for c in _ORDER_COLUMNS)}, {linked},
         p.local_id AS replaces_local_id,
         r.client_order_id AS replaced_by,
         r.local_id AS replaced_by_local_id
@@ -191,6 +225,7 @@ _SELECT_ORDERS: Final = f"""
         SELECT max(x.seq) FROM orders x
         WHERE x.replaces = o.client_order_id AND x.status != 'rejected'
     )
+    {join}
 """
 
 
@@ -237,7 +272,8 @@ def iso_utc(ns: int) -> str:
 @dataclass(frozen=True, slots=True)
 class JournalOrder:
     """One row of ``orders`` as it is now, plus the links to the orders it replaces / was
-    replaced by (client ids as stored, local ids for :meth:`to_order`)."""
+    replaced by and, for an exit leg, to its parent (client ids as stored, local ids for
+    :meth:`to_order`)."""
 
     client_order_id: str
     local_id: str
@@ -263,6 +299,9 @@ class JournalOrder:
     replaces_local_id: str | None = None
     replaced_by: str | None = None
     replaced_by_local_id: str | None = None
+    order_class: OrderClass = OrderClass.SIMPLE
+    parent: str | None = None
+    parent_local_id: str | None = None
 
     @property
     def is_open(self) -> bool:
@@ -274,7 +313,9 @@ class JournalOrder:
 
     def to_order(self) -> Order:
         """An :class:`Order` in this state: status, filled qty, average price, commission,
-        broker id, and ``replaces``/``replaced_by`` as local ids (the engine's convention)."""
+        broker id, its order class, and ``replaces``/``replaced_by``/``parent_id`` as local ids
+        (the engine's convention). A parent's ``legs`` are not set here: one row makes one
+        order; :meth:`OrderJournal.load_orders` links them."""
         order = Order(
             self.local_id,
             self.symbol,
@@ -299,6 +340,8 @@ class JournalOrder:
         order.broker_order_id = self.broker_order_id
         order.replaces = self.replaces_local_id
         order.replaced_by = self.replaced_by_local_id
+        order.order_class = self.order_class
+        order.parent_id = self.parent_local_id
         return order
 
     def to_dict(self) -> dict[str, Any]:
@@ -425,7 +468,28 @@ def _row_to_order(row: sqlite3.Row) -> JournalOrder:
         replaces_local_id=row["replaces_local_id"],
         replaced_by=row["replaced_by"],
         replaced_by_local_id=row["replaced_by_local_id"],
+        order_class=_stored_enum(OrderClass, "order_class", row["order_class"]),
+        parent=row["parent"],
+        parent_local_id=row["parent_local_id"],
     )
+
+
+def _leg_rank(leg: Order) -> int:
+    """Where a leg goes in its parent's ``legs``: the take-profit (the limit leg) first, then
+    the stop-loss, as :meth:`~tradeloop.execution.core.book.OrderBook.new_order` makes them."""
+    return 0 if leg.type is OrderType.LIMIT else 1
+
+
+def _link_legs(orders: list[Order]) -> None:
+    """Set every parent's ``legs`` from its legs' ``parent_id`` (in journal order, ranked by
+    :func:`_leg_rank`)."""
+    by_id = {o.id: o for o in orders}
+    legs: dict[str, list[Order]] = {}
+    for o in orders:
+        if o.parent_id is not None and o.parent_id in by_id:
+            legs.setdefault(o.parent_id, []).append(o)
+    for parent_id, found in legs.items():
+        by_id[parent_id].legs = tuple(sorted(found, key=_leg_rank))
 
 
 # ------------------------------------------------------------------------------------ journal
@@ -448,6 +512,7 @@ class OrderJournal:
         self._path = Path(path)
         self._readonly = readonly
         self._conn: sqlite3.Connection | None = None
+        self._select = _select_orders(SCHEMA_VERSION)
         self._conn = self._connect()
         try:
             self._prepare()
@@ -529,6 +594,36 @@ class OrderJournal:
         for key in ("run_id", "created_at"):
             if self._meta_get(key) is None:
                 raise JournalFormatError(f"damaged journal: no {key}", field="path", value=where)
+        version = int(raw)
+        if version < SCHEMA_VERSION and not self._readonly:
+            version = self._migrate()
+        self._select = _select_orders(version)
+
+    def _migrate(self) -> int:
+        """Bring a journal of an older schema to :data:`SCHEMA_VERSION`, in one transaction
+        (all of it or, on any error, nothing). Returns the version the file has then."""
+        conn = self._live()
+        where = str(self._path)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise JournalError(f"cannot migrate: {exc}", field="path", value=where) from exc
+        version = 0
+        try:
+            # another process may have migrated it while this one waited for the lock
+            version = int(conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0])
+            while version < SCHEMA_VERSION:
+                for statement in _MIGRATIONS[version]:
+                    conn.execute(statement)
+                version += 1
+            self._put_meta(conn, "schema", str(version))
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            conn.execute("ROLLBACK")
+            raise JournalError(
+                f"cannot migrate from schema {version}: {exc}", field="path", value=where
+            ) from exc
+        return version
 
     def _create(self) -> None:
         conn = self._live()
@@ -672,73 +767,142 @@ class OrderJournal:
     # -- writing -------------------------------------------------------------------------------
 
     def record_intent(self, order: Order, *, replaces: str | None = None) -> None:
-        """Journal ``order`` as it is now (normally ``new``, before it is sent); durable on return.
+        """Journal ``order`` as it is now (normally ``new``, before it is sent), with its
+        ``legs`` (a bracket's, oto's or oco's exit legs) in the same transaction; durable on
+        return.
 
         ``replaces`` is the client id of the order it replaces; by default it is found from
-        ``order.replaces`` (the replaced order's local id). A local id of the form ``O<n>``
+        ``order.replaces`` (the replaced order's local id). The order class is kept, and a leg's
+        parent: the order whose ``legs`` it is in, or, for a leg journaled on its own, the
+        journaled order its ``parent_id`` (a local id) names. A local id of the form ``O<n>``
         raises :attr:`last_local_seq` to ``n`` if it was lower.
 
-        Raises :class:`DuplicateIntentError` if the client id or local id is journaled already,
-        :class:`UnknownOrderError` if the replaced order is not, :class:`JournalError` for a bad
-        value.
+        Raises :class:`DuplicateIntentError` if a client id or local id is journaled already,
+        :class:`UnknownOrderError` if the replaced order or the parent is not, and
+        :class:`JournalError` for a bad value (a leg that names another parent, a leg with legs).
         """
         if not isinstance(order, Order):
             raise JournalError("must be an Order", field="order", value=type(order).__name__)
-        cid = _text("client_order_id", order.client_order_id)
-        local_id = _text("id", order.id)
-        values = (
-            cid,
-            local_id,
-            _opt_text("broker_order_id", order.broker_order_id),
-            _text("symbol", order.symbol),
-            _enum(OrderSide, "side", order.side).value,
-            _float("qty", order.qty, positive=True),
-            _enum(OrderType, "type", order.type).value,
-            _enum(TimeInForce, "tif", order.tif).value,
-            _opt_float("limit_price", order.limit_price),
-            _opt_float("stop_price", order.stop_price),
-            _opt_float("trail_price", order.trail_price),
-            _opt_float("trail_percent", order.trail_percent),
-            _opt_text("tag", order.tag, empty=True),
-            _enum(OrderStatus, "status", order.status).value,
-            _float("filled_qty", order.filled_qty),
-            _opt_float("avg_fill_price", order.avg_fill_price),
-            _float("commission", order.commission),
-            _opt_text("reject_reason", order.reject_reason, empty=True),
-            _ns("created_at", order.created_at),
-            _ns("updated_at", order.updated_at),
-        )
+        rows = [(order, self._intent_values(order, "order"))]
+        legs = order.legs
+        if not isinstance(legs, tuple):
+            raise JournalError("must be a tuple of Orders", field="legs", value=type(legs).__name__)
+        if legs and order.parent_id is not None:
+            raise JournalError(
+                f"order {order.id} is a leg of {order.parent_id}; a leg has no legs",
+                field="legs",
+                value=len(legs),
+            )
+        for i, leg in enumerate(legs):
+            where = f"legs[{i}]"
+            if not isinstance(leg, Order):
+                raise JournalError("must be an Order", field=where, value=type(leg).__name__)
+            if leg.legs:
+                raise JournalError("a leg has no legs", field=f"{where}.legs", value=len(leg.legs))
+            if leg.parent_id is not None and leg.parent_id != order.id:
+                raise JournalError(
+                    f"is not order {order.id}'s id", field=f"{where}.parent_id", value=leg.parent_id
+                )
+            rows.append((leg, self._intent_values(leg, where)))
         if replaces is not None:
             replaces = _text("replaces", replaces)
         with self._write() as conn:
-            if conn.execute("SELECT 1 FROM orders WHERE client_order_id = ?", (cid,)).fetchone():
-                raise DuplicateIntentError(
-                    "already journaled (client order ids are never reused)",
-                    field="client_order_id",
-                    value=cid,
-                )
-            if conn.execute("SELECT 1 FROM orders WHERE local_id = ?", (local_id,)).fetchone():
-                raise DuplicateIntentError(
-                    "local id already journaled for another order", field="id", value=local_id
-                )
+            seen: set[tuple[str, str]] = set()
+            for _, values in rows:
+                cid, local_id = str(values[0]), str(values[1])
+                if ("cid", cid) in seen or conn.execute(
+                    "SELECT 1 FROM orders WHERE client_order_id = ?", (cid,)
+                ).fetchone():
+                    raise DuplicateIntentError(
+                        "already journaled (client order ids are never reused)",
+                        field="client_order_id",
+                        value=cid,
+                    )
+                if ("local", local_id) in seen or conn.execute(
+                    "SELECT 1 FROM orders WHERE local_id = ?", (local_id,)
+                ).fetchone():
+                    raise DuplicateIntentError(
+                        "local id already journaled for another order", field="id", value=local_id
+                    )
+                seen.update((("cid", cid), ("local", local_id)))
+            entry_cid = str(rows[0][1][0])
             replaces_cid = self._resolve_replaces(conn, order, replaces)
-            conn.execute(
-                """INSERT INTO orders(client_order_id, local_id, broker_order_id, symbol, side,
-                    qty, type, tif, limit_price, stop_price, trail_price, trail_percent, tag,
-                    status, filled_qty, avg_fill_price, commission, reject_reason, created_at,
-                    updated_at, replaces, seq)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-                    (SELECT coalesce(max(seq), 0) + 1 FROM orders))""",
-                (*values, replaces_cid),
-            )
-            detail = None if replaces_cid is None else f"replaces {replaces_cid}"
-            self._append_event(conn, cid, "intent", values[13], order.created_at, detail)
-            match = _LOCAL_ID.fullmatch(local_id)
-            if match is not None:
-                seq = int(match.group(1))
+            parent_cid = self._resolve_parent(conn, order)
+            highest = 0
+            for o, values in rows:
+                is_entry = o is order
+                parent = parent_cid if is_entry else entry_cid
+                replaced = replaces_cid if is_entry else None
+                conn.execute(
+                    """INSERT INTO orders(client_order_id, local_id, broker_order_id, symbol,
+                        side, qty, type, tif, limit_price, stop_price, trail_price,
+                        trail_percent, tag, status, filled_qty, avg_fill_price, commission,
+                        reject_reason, created_at, updated_at, order_class, replaces, parent,
+                        seq)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+                        (SELECT coalesce(max(seq), 0) + 1 FROM orders))""",
+                    (*values, replaced, parent),
+                )
+                if replaced is not None:
+                    detail: str | None = f"replaces {replaced}"
+                elif parent is not None:
+                    detail = f"leg of {parent}"
+                else:
+                    detail = None
+                self._append_event(
+                    conn, str(values[0]), "intent", str(values[13]), o.created_at, detail
+                )
+                match = _LOCAL_ID.fullmatch(str(values[1]))
+                if match is not None:
+                    highest = max(highest, int(match.group(1)))
+            if highest:
                 current = conn.execute("SELECT value FROM meta WHERE key = 'local_seq'").fetchone()
-                if current is None or seq > int(current[0]):
-                    self._put_meta(conn, "local_seq", str(seq))
+                if current is None or highest > int(current[0]):
+                    self._put_meta(conn, "local_seq", str(highest))
+
+    @staticmethod
+    def _intent_values(order: Order, where: str) -> tuple[object, ...]:
+        """``order``'s column values, checked (``where`` names a leg's place in errors), in
+        the order of the INSERT of :meth:`record_intent`: ``order_class`` last."""
+        pre = "" if where == "order" else where + "."
+        return (
+            _text(pre + "client_order_id", order.client_order_id),
+            _text(pre + "id", order.id),
+            _opt_text(pre + "broker_order_id", order.broker_order_id),
+            _text(pre + "symbol", order.symbol),
+            _enum(OrderSide, pre + "side", order.side).value,
+            _float(pre + "qty", order.qty, positive=True),
+            _enum(OrderType, pre + "type", order.type).value,
+            _enum(TimeInForce, pre + "tif", order.tif).value,
+            _opt_float(pre + "limit_price", order.limit_price),
+            _opt_float(pre + "stop_price", order.stop_price),
+            _opt_float(pre + "trail_price", order.trail_price),
+            _opt_float(pre + "trail_percent", order.trail_percent),
+            _opt_text(pre + "tag", order.tag, empty=True),
+            _enum(OrderStatus, pre + "status", order.status).value,
+            _float(pre + "filled_qty", order.filled_qty),
+            _opt_float(pre + "avg_fill_price", order.avg_fill_price),
+            _float(pre + "commission", order.commission),
+            _opt_text(pre + "reject_reason", order.reject_reason, empty=True),
+            _ns(pre + "created_at", order.created_at),
+            _ns(pre + "updated_at", order.updated_at),
+            _enum(OrderClass, pre + "order_class", order.order_class).value,
+        )
+
+    @staticmethod
+    def _resolve_parent(conn: sqlite3.Connection, order: Order) -> str | None:
+        """The client id of the journaled order a leg journaled on its own belongs to."""
+        if order.parent_id is None:
+            return None
+        local = _text("parent_id", order.parent_id)
+        row = conn.execute(
+            "SELECT client_order_id FROM orders WHERE local_id = ?", (local,)
+        ).fetchone()
+        if row is None:
+            raise UnknownOrderError(
+                "the parent order is not in the journal", field="parent_id", value=local
+            )
+        return str(row[0])
 
     @staticmethod
     def _resolve_replaces(
@@ -823,6 +987,42 @@ class OrderJournal:
                 (target.value, when, why, cid),
             )
             self._append_event(conn, cid, "status", target.value, when, why)
+        return True
+
+    def record_qty(self, client_order_id: str, qty: float, ts: int) -> bool:
+        """Record that an exit leg of an order class (or an oco) now trades ``qty``: its size
+        follows its entry's filled quantity, less what the linked exits filled
+        (:meth:`~tradeloop.execution.core.book.OrderBook.resize_exits`, or the venue's word).
+        Appends a ``qty`` event (``old -> new``); the order's status and ``updated_at`` stay.
+
+        Returns ``False`` and writes nothing when the order has that size already. Raises
+        :class:`JournalError` for a simple order (its size never changes: it is replaced), or
+        a ``qty`` below what the order has filled.
+        """
+        cid = _text("client_order_id", client_order_id)
+        size = _float("qty", qty, positive=True)
+        when = _ns("ts", ts)
+        with self._write() as conn:
+            row = self._state(conn, cid)
+            before = float(row["qty"])
+            if before == size:
+                return False
+            cls = conn.execute(
+                "SELECT order_class FROM orders WHERE client_order_id = ?", (cid,)
+            ).fetchone()[0]
+            if cls == OrderClass.SIMPLE.value:
+                raise JournalError(
+                    f"order {cid} is a simple order: its size does not change (it is replaced)",
+                    field="qty",
+                    value=size,
+                )
+            filled = float(row["filled_qty"])
+            if size < filled - _EPS:
+                raise JournalError(
+                    f"is below order {cid}'s filled quantity {filled!r}", field="qty", value=size
+                )
+            conn.execute("UPDATE orders SET qty = ? WHERE client_order_id = ?", (size, cid))
+            self._append_event(conn, cid, "qty", row["status"], when, f"{before!r} -> {size!r}")
         return True
 
     def record_fill(self, client_order_id: str, fill: Fill) -> bool:
@@ -990,16 +1190,26 @@ class OrderJournal:
         ``open_only``)."""
         if open_only:
             marks = ", ".join("?" * len(_OPEN_VALUES))
-            sql = f"{_SELECT_ORDERS} WHERE o.status IN ({marks}) ORDER BY o.seq"
+            sql = f"{self._select} WHERE o.status IN ({marks}) ORDER BY o.seq"
             rows = self._query(sql, _OPEN_VALUES)
         else:
-            rows = self._query(f"{_SELECT_ORDERS} ORDER BY o.seq")
+            rows = self._query(f"{self._select} ORDER BY o.seq")
         return [_row_to_order(r) for r in rows]
+
+    def load_orders(self) -> list[Order]:
+        """Every journaled order as an :class:`Order` (:meth:`JournalOrder.to_order`), in
+        journal order, with the links of order classes rebuilt: a leg's ``parent_id`` (its
+        parent's local id) and each parent's ``legs``, the take-profit before the stop-loss
+        as :meth:`~tradeloop.execution.core.book.OrderBook.new_order` makes them, sized and in
+        the status the journal has (a ``held`` leg stays ``held``)."""
+        orders = [jo.to_order() for jo in self.orders()]
+        _link_legs(orders)
+        return orders
 
     def order(self, client_order_id: str) -> JournalOrder | None:
         """The journaled order with this client id, or ``None``."""
         cid = _text("client_order_id", client_order_id)
-        rows = self._query(f"{_SELECT_ORDERS} WHERE o.client_order_id = ?", (cid,))
+        rows = self._query(f"{self._select} WHERE o.client_order_id = ?", (cid,))
         return _row_to_order(rows[0]) if rows else None
 
     def fills(self, client_order_id: str | None = None) -> list[Fill]:

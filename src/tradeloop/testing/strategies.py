@@ -12,6 +12,7 @@ import random
 import time
 from typing import IO
 
+from tradeloop.errors import InvalidOrderError
 from tradeloop.execution.types import Bar, Fill
 from tradeloop.strategy import Context, Strategy
 
@@ -65,7 +66,12 @@ class ChaosTrader(Strategy):
             if rng.random() < 0.5:
                 ctx.cancel(target)
             else:
-                ctx.replace(target, limit_price=round(bar.close * 0.997, 2))
+                try:
+                    ctx.replace(target, limit_price=round(bar.close * 0.997, 2))
+                except InvalidOrderError as exc:
+                    if exc.field != "changes":
+                        raise
+                    ctx.cancel(target)  # already at that price: a replace would change nothing
 
     def on_fill(self, ctx: Context, fill: Fill) -> None:
         order = ctx.get_order(fill.order_id)

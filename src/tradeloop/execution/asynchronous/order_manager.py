@@ -112,6 +112,8 @@ class JournalLike(Protocol):
 
     def record_fill(self, client_order_id: str, fill: Fill) -> bool: ...
 
+    def record_qty(self, client_order_id: str, qty: float, ts: int) -> object: ...
+
     def record_event(
         self, client_order_id: str, kind: str, ts: int, detail: str | None = None
     ) -> None: ...
@@ -198,9 +200,7 @@ class AsyncOrderManager:
         order = self.book.new_order(symbol, side, qty, type, now=now, **params)
         refused = self._risk_refusal(order, now, None)
         if self.journal is not None:
-            self.journal.record_intent(order)  # durable before anything is sent
-            for leg in order.legs:
-                self.journal.record_intent(leg)
+            self.journal.record_intent(order)  # with its legs; durable before anything is sent
         self.book.register(order)
         if refused is not None:
             self._refuse(order, refused, now)
@@ -488,10 +488,21 @@ class AsyncOrderManager:
         if order.type is OrderType.TRAILING_STOP and snap.stop_price is not None:
             order.stop_price = snap.stop_price
         if order.order_class is not OrderClass.SIMPLE:
-            if order.is_exit_leg and _positive(snap.qty) and snap.qty >= order.filled_qty:
+            if (
+                order.is_exit_leg
+                and _positive(snap.qty)
+                and snap.qty >= order.filled_qty
+                and snap.qty != order.qty
+            ):
                 order.qty = snap.qty
+                self._journal_qty(order, snap.updated_at)
             if order.legs and snap.legs:
                 self._learn_legs(order, snap.legs)
+
+    def _journal_qty(self, order: Order, ts: int) -> None:
+        """An exit leg's size changed: journal it (a restart takes it back)."""
+        if self.journal is not None:
+            self.journal.record_qty(order.client_order_id, order.qty, ts or self.clock())
 
     def _learn_legs(self, order: Order, venue_legs: tuple[Order, ...]) -> None:
         """Pair ``order``'s legs with the venue's (a take-profit is the limit leg, a stop-loss
@@ -668,7 +679,11 @@ class AsyncOrderManager:
         self.notifications.append(fill)
         self.notifications.append(order.snapshot())
         if order.order_class is not OrderClass.SIMPLE and not late:
+            sizes = [(m, m.qty) for m in self.book.exit_group(order)]
             self.book.resize_exits(order)  # as the venue does; the venue's events end exits
+            for m, qty in sizes:
+                if m.qty != qty:
+                    self._journal_qty(m, ts)
         self.on_change()
         return True
 
@@ -737,11 +752,37 @@ class AsyncOrderManager:
     def restore(self, orders: Iterable[Order], fills: Iterable[Fill]) -> None:
         """Take back the orders and fills of an earlier run of this journal (after a restart):
         registered as they were, local ids kept, fills known by execution id. Nothing is sent
-        and the strategy is not told (it saw these before)."""
+        and the strategy is not told (it saw these before).
+
+        Order classes come back linked: a leg (``parent_id`` set, as the journal's orders have
+        it) goes back into its parent's ``legs``, the take-profit before the stop-loss; a
+        ``held`` leg stays held (out of the open set) and an active one is in it once. Orders
+        whose ``legs`` are set already (or legs given only through their parent) are taken as
+        they are."""
+        restored: dict[str, Order] = {}
         for order in orders:
+            restored.setdefault(order.id, order)
+            for leg in order.legs:
+                leg.parent_id = order.id
+                restored.setdefault(leg.id, leg)
+        legs: dict[str, list[Order]] = {}
+        for order in restored.values():
+            # the book registers a parent's legs with it: every order is registered once, on its
+            # own, and the links are set after
+            order.legs = ()
+            if order.parent_id is not None:
+                legs.setdefault(order.parent_id, []).append(order)
+        for order in restored.values():
             self.book.restore(order)
             if order.broker_order_id:
                 self._by_broker_id[order.broker_order_id] = order
+        for parent_id, found in legs.items():
+            parent = self.book.orders.get(parent_id)
+            if parent is None:
+                log.warning("restore: the parent %s of %s is unknown", parent_id, found[0].id)
+                continue
+            # a take-profit (the limit leg) before a stop-loss, as OrderBook.new_order makes them
+            parent.legs = tuple(sorted(found, key=lambda leg: leg.type is not OrderType.LIMIT))
         for fill in fills:
             self.fills.append(fill)
             if fill.execution_id:
