@@ -10,7 +10,7 @@ VENV_STAMP    := $(VENV)/.created
 RUNTIME_STAMP := $(VENV)/.runtime
 DEV_STAMP     := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench bench-sweep clean
 
 $(VENV_STAMP):
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ lint: $(DEV_STAMP)
 bench: $(DEV_STAMP)
 	$(BIN)/python bench/bench_sma.py
 	$(BIN)/python bench/bench_sync_vs_async.py
+
+# serial vs local pool vs Ray on a 100-run sweep of 100,000 bars (a few minutes)
+bench-sweep: $(DEV_STAMP)
+	$(BIN)/python bench/bench_sweep.py
 
 clean:
 	rm -rf $(VENV) results .pytest_cache .mypy_cache .ruff_cache

@@ -1,4 +1,5 @@
-"""The ``tradeloop`` command: ``backtest``, ``demo``, ``live``, ``validate`` and ``--version``.
+"""The ``tradeloop`` command: ``backtest``, ``demo``, ``live``, ``sweep``, ``validate`` and
+``--version``.
 
 Every tradeloop error (bad config, bad data, ...) ends the command with one red line
 ``error: <message>`` on stderr and exit code 2, never a traceback. An exception in a strategy
@@ -654,6 +655,304 @@ def validate(config: ConfigArg) -> None:
                         style="yellow",
                     )
                 )
+
+
+# --------------------------------------------------------------------------------------- sweep
+
+
+class _RunsRateColumn(ProgressColumn):
+    """Runs per second, averaged over the sweep so far."""
+
+    def render(self, task: Task) -> Text:
+        elapsed = task.elapsed or 0.0
+        if not task.completed or elapsed <= 0:
+            return Text("-- runs/s", style="progress.data.speed")
+        return Text(f"{task.completed / elapsed:,.1f} runs/s", style="progress.data.speed")
+
+
+@contextmanager
+def _runs_progress(console: Console, label: str, quiet: bool) -> Iterator[Any]:
+    """A progress bar over runs (``None`` when quiet); yields the sweep's progress callback."""
+    if quiet:
+        yield None
+        return
+    progress = Progress(
+        TextColumn(f"[bold]{label}"),
+        BarColumn(bar_width=20),
+        MofNCompleteColumn(),
+        TextColumn("runs"),
+        _RunsRateColumn(),
+        TextColumn("{task.fields[failed]}"),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+    )
+    failed = 0
+    with progress:
+        task = progress.add_task(label, total=None, failed="")
+
+        def report(done: int, total: int, outcome: Any) -> None:
+            nonlocal failed
+            failed += 0 if outcome.ok else 1
+            progress.update(
+                task, completed=done, total=total, failed=f"{failed} failed" if failed else ""
+            )
+
+        yield report
+
+
+def _fmt_param(v: Any) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def _top_table(res: Any, n: int) -> Table:
+    from tradeloop.results.report import format_metric
+
+    table = Table(
+        title=f"top {n} of {len(res.table):,} runs by {res.objective}",
+        title_justify="left",
+        header_style="bold",
+    )
+    table.add_column("#", justify="right")
+    for p in res.params:
+        table.add_column(p, justify="right")
+    metrics = [res.objective] if res.objective in res.table.columns else ["objective"]
+    metrics += [
+        m for m in ("sharpe", "total_return", "max_drawdown", "num_trades") if m not in metrics
+    ]
+    for m in metrics:
+        table.add_column(m, justify="right")
+    for _, row in res.top(n).iterrows():
+        cells = [str(row["rank"]), *(_fmt_param(row[p]) for p in res.params)]
+        cells += [format_metric(m, float(row[m])) for m in metrics]
+        table.add_row(*cells)
+    return table
+
+
+def _print_failures(res: Any, console: Console, limit: int = 3) -> None:
+    failures = res.failures
+    if failures.empty:
+        return
+    console.print(Text(f"{len(failures):,} of {len(res.table):,} runs failed:", style="yellow"))
+    for _, row in failures.head(limit).iterrows():
+        params = ", ".join(f"{p}={_fmt_param(row[p])}" for p in res.params)
+        console.print(
+            Text(f"  run {row['run']} ({params}): {row['error']}", style="yellow"), soft_wrap=True
+        )
+    if len(failures) > limit:
+        console.print(
+            Text(f"  ... and {len(failures) - limit} more (see the table)", style="yellow")
+        )
+
+
+def _wf_table(wf: Any) -> Table:
+    from tradeloop.results.report import format_metric
+
+    table = Table(
+        title=f"walk-forward: {len(wf.windows)} {wf.mode} windows "
+        f"({wf.in_sample} in-sample / {wf.out_of_sample} out-of-sample)",
+        title_justify="left",
+        header_style="bold",
+    )
+    table.add_column("metric")
+    table.add_column("in-sample", justify="right")
+    table.add_column("out-of-sample", justify="right")
+    table.add_column("stitched OOS", justify="right")
+    for key, row in wf.summary.iterrows():
+        fmt_key = wf.objective if key == "objective" else str(key)
+        label = f"{key} ({wf.objective})" if key == "objective" else str(key)
+        table.add_row(
+            label,
+            *(
+                format_metric(fmt_key, float(row[c]))
+                for c in ("in_sample", "out_of_sample", "out_of_sample_stitched")
+            ),
+        )
+    return table
+
+
+@app.command("sweep")
+def sweep_command(
+    config: ConfigArg,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Output directory (default: output.dir of the config)."),
+    ] = None,
+    executor: Annotated[
+        str | None,
+        typer.Option("--executor", "-e", help="local | ray | serial (default: sweep.executor)."),
+    ] = None,
+    max_workers: Annotated[
+        int | None, typer.Option("--max-workers", "-j", min=1, help="Worker processes.")
+    ] = None,
+    address: Annotated[
+        str | None, typer.Option("--address", help="Ray cluster address (executor ray).")
+    ] = None,
+    no_walk_forward: Annotated[
+        bool, typer.Option("--no-walk-forward", help="Skip sweep.walk_forward.")
+    ] = False,
+    top: Annotated[
+        int | None, typer.Option("--top", min=1, help="Runs in the summary (default: sweep.top).")
+    ] = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Run the parameter sweep of a config's sweep: section (and its walk-forward analysis).
+
+    Writes sweep.csv, sweep.parquet (with pyarrow) and sweep.html (heatmaps of the objective,
+    the top runs, the failures); with sweep.walk_forward also walkforward.csv (in-sample vs
+    out-of-sample per window), walkforward_summary.csv, walkforward_equity.csv (the stitched
+    out-of-sample equity) and walkforward.html. A failing parameter set is reported with its
+    error; Ctrl-C writes what finished and exits 130.
+    """
+    with _errors_as_exit():
+        from tradeloop.config import load_config
+
+        cfg = load_config(config)
+        s = cfg.sweep
+        if s is None:
+            raise ConfigError(
+                "sweep", None, "the config has no sweep: section (see examples/sweep.yaml)"
+            )
+        ex_name = executor if executor is not None else s.executor
+        if ex_name not in ("local", "ray", "serial"):
+            raise ConfigError("--executor", ex_name, "must be one of local, ray, serial")
+        workers = max_workers if max_workers is not None else s.max_workers
+        addr = address if address is not None else s.address
+        n_top = top if top is not None else s.top
+        out_dir = out if out is not None else cfg.output_dir
+        _check_out_dir(out_dir)
+        console = _stdout()
+        feed = _load_feed(cfg, console, quiet)
+        _run_sweep(cfg, feed, ex_name, workers, addr, out_dir, n_top, quiet, console)
+        wf = s.walk_forward
+        if wf is not None and not no_walk_forward:
+            _run_walk_forward(cfg, feed, ex_name, workers, addr, out_dir, quiet, console)
+
+
+def _sweep_kwargs(cfg: TradeloopConfig, ex: str, workers: int | None, addr: str | None) -> Any:
+    s = cfg.sweep
+    assert s is not None
+    return {
+        "grid": s.grid,
+        "objective": s.objective,
+        "maximize": s.maximize,
+        "constraint": s.constraint,
+        "n_samples": s.n_samples,
+        "seed": s.seed,
+        "executor": ex,
+        "max_workers": workers,
+        "address": addr,
+        "field_prefix": "sweep.",
+    }
+
+
+def _run_sweep(
+    cfg: TradeloopConfig,
+    feed: BarFeed,
+    ex: str,
+    workers: int | None,
+    addr: str | None,
+    out_dir: Path,
+    n_top: int,
+    quiet: bool,
+    console: Console,
+) -> None:
+    from tradeloop.sweep import SweepInterrupted, sweep
+
+    s = cfg.sweep
+    assert s is not None
+    title = f"Parameter sweep: {cfg.strategy.strategy_class.__name__} - {cfg.name}"
+    interrupted = False
+    with _runs_progress(console, "sweep", quiet) as report:
+        try:
+            res = sweep(cfg, data=feed, progress=report, **_sweep_kwargs(cfg, ex, workers, addr))
+        except SweepInterrupted as stop:
+            res, interrupted = stop.result, True
+    paths = res.write(out_dir, title, s.heatmap)
+    if quiet:
+        for path in paths.values():
+            typer.echo(str(path))
+    else:
+        rate = len(res.table) / res.elapsed if res.elapsed > 0 else 0.0
+        console.print(
+            f"{len(res.table):,} runs of {res.strategy} on {res.executor} "
+            f"({res.workers} workers) in {res.elapsed:,.1f}s ({rate:,.1f} runs/s)",
+            soft_wrap=True,
+        )
+        if not res.top(1).empty:
+            console.print(_top_table(res, n_top))
+            best = ", ".join(f"{k}={_fmt_param(v)}" for k, v in (res.best_params or {}).items())
+            console.print(f"best: {best}", soft_wrap=True)
+        _print_failures(res, console)
+        if "parquet" not in paths:
+            console.print("pyarrow is not installed: CSV only (pip install 'tradeloop[parquet]')")
+        console.print(f"results written to {out_dir}:", soft_wrap=True)
+        for path in paths.values():
+            console.print(f"  {path}", soft_wrap=True)
+    if interrupted:
+        _stderr().print(
+            Text(
+                f"interrupted (Ctrl-C): {len(res.table):,} of {res.total:,} runs finished",
+                style="bold yellow",
+            )
+        )
+        raise typer.Exit(EXIT_INTERRUPTED)
+    if res.best is None:
+        first = res.failures["error"].iloc[0] if not res.failures.empty else "no objective value"
+        raise ConfigError(
+            "sweep.grid", s.grid, f"all {len(res.table):,} runs failed; the first: {first}"
+        )
+
+
+def _run_walk_forward(
+    cfg: TradeloopConfig,
+    feed: BarFeed,
+    ex: str,
+    workers: int | None,
+    addr: str | None,
+    out_dir: Path,
+    quiet: bool,
+    console: Console,
+) -> None:
+    from tradeloop.sweep import SweepInterrupted, walk_forward
+
+    s = cfg.sweep
+    assert s is not None and s.walk_forward is not None
+    w = s.walk_forward
+    title = f"Walk-forward: {cfg.strategy.strategy_class.__name__} - {cfg.name}"
+    interrupted = False
+    with _runs_progress(console, "walk-forward", quiet) as report:
+        try:
+            wf = walk_forward(
+                cfg,
+                data=feed,
+                progress=report,
+                in_sample=w.in_sample,
+                out_of_sample=w.out_of_sample,
+                mode=w.mode,
+                windows_prefix="sweep.walk_forward.",
+                **_sweep_kwargs(cfg, ex, workers, addr),
+            )
+        except SweepInterrupted as stop:
+            wf, interrupted = stop.result, True
+    paths = wf.write(out_dir, title)
+    if quiet:
+        for path in paths.values():
+            typer.echo(str(path))
+    else:
+        console.print(_wf_table(wf))
+        console.print(
+            "in-sample: the chosen runs (mean over windows); out-of-sample: the same parameters "
+            "on the next, unseen bars; stitched: the windows chained into one equity curve",
+            style="dim",
+            soft_wrap=True,
+        )
+        console.print(f"walk-forward written to {out_dir}:", soft_wrap=True)
+        for path in paths.values():
+            console.print(f"  {path}", soft_wrap=True)
+    if interrupted:
+        _stderr().print(Text("interrupted (Ctrl-C) during the walk-forward", style="bold yellow"))
+        raise typer.Exit(EXIT_INTERRUPTED)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,6 +1,6 @@
 """YAML run configuration: what to trade, on which data, with which costs, and where to write.
 
-A config file has seven sections, one module each; only ``data`` and ``strategy`` are required::
+A config file has eight sections, one module each; only ``data`` and ``strategy`` are required::
 
     execution:
       mode: sync              # sync | backtest (alias of sync) | async | live (alias of async)
@@ -38,6 +38,8 @@ A config file has seven sections, one module each; only ``data`` and ``strategy`
     output:
       dir: results/sma_cross  # default results/<config file stem>, relative to the working dir
       report: true
+    sweep:                    # `tradeloop sweep` only: a parameter grid, see config/sweep.py
+      grid: {fast: [5, 10, 20], slow: [40, 80]}
 
 Every section forbids unknown keys, so typos fail loudly. Relative data paths and strategy file
 paths are resolved against the directory of the config file. Every problem is reported as a
@@ -74,6 +76,7 @@ from tradeloop.config.loader import (
 )
 from tradeloop.config.risk import RiskConfig, build_risk
 from tradeloop.config.strategy import StrategyConfig, build_strategy, resolve_strategy_class
+from tradeloop.config.sweep import SweepConfig, WalkForwardConfig
 
 __all__ = [
     "MODE_ALIASES",
@@ -88,7 +91,9 @@ __all__ = [
     "SimulatedBrokerConfig",
     "SlippageConfig",
     "StrategyConfig",
+    "SweepConfig",
     "TradeloopConfig",
+    "WalkForwardConfig",
     "build_broker",
     "build_commission",
     "build_engine_kwargs",

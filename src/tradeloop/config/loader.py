@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import yaml
 from pydantic import (
@@ -31,6 +31,7 @@ from tradeloop.config.data import DataConfig
 from tradeloop.config.execution import ExecutionConfig
 from tradeloop.config.risk import RiskConfig, build_risk
 from tradeloop.config.strategy import StrategyConfig, build_strategy, resolve_strategy_class
+from tradeloop.config.sweep import SweepConfig, check_sweep
 from tradeloop.errors import ConfigError
 
 __all__ = ["OutputConfig", "TradeloopConfig", "build_engine_kwargs", "load_config", "parse_config"]
@@ -59,6 +60,7 @@ class TradeloopConfig(_Section):
         default_factory=SimulatedBrokerConfig
     )
     risk: Annotated[RiskConfig, BeforeValidator(none_to_empty)] = Field(default_factory=RiskConfig)
+    sweep: SweepConfig | None = None  # `tradeloop sweep` only
 
     @model_validator(mode="after")
     def _data_for_the_engine(self) -> TradeloopConfig:
@@ -136,6 +138,9 @@ def _model_at(loc: tuple[str, ...]) -> type[BaseModel] | None:
         if info is None:
             return None
         ann = info.annotation
+        options = [a for a in get_args(ann) if a is not type(None)]  # `X | None` (sweep)
+        if len(options) == 1:
+            ann = options[0]
         if isinstance(ann, type) and issubclass(ann, BaseModel):
             model = ann
         else:
@@ -265,6 +270,7 @@ def parse_config(data: Mapping[str, Any], base_dir: str | Path | None = None) ->
         cfg.execution.journal = cfg.execution.journal.expanduser()
     cfg.strategy._cls = resolve_strategy_class(cfg.strategy.name, base)
     build_strategy(cfg)  # unknown / mistyped params raise ConfigError(strategy.params.<name>)
+    check_sweep(cfg)  # sweep.grid names and values against the strategy's parameters
     return cfg
 
 
