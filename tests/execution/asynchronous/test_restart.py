@@ -89,8 +89,7 @@ async def play(server: AlpacaServer, engine: AsyncEngine, task: asyncio.Task[Any
     """Step the venue one bar at a time, each once the engine has taken the last, ``n`` bars;
     then wait for the run to end."""
     async with asyncio.timeout(20):
-        while len(server.state()["streams"]) < 2:  # trade stream and bar stream
-            await asyncio.sleep(0.01)
+        await server.wait_for_client(["AAA"])  # a bar stepped before would never reach it
         for i in range(n):
             await server.step(1)
             while engine.bars_processed <= i:
@@ -120,6 +119,7 @@ def test_a_restart_adopts_open_orders_delivers_missed_fills_and_resends_nothing(
                 )
                 journal.record_intent(ghost)
             # the engine is down: the market rises through the limit and it fills
+            await server.wait_streams_closed()
             await server.step(3)
             posted = len(server.state()["orders"])
             # run 2: the same journal

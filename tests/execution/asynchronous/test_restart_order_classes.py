@@ -103,18 +103,6 @@ async def until(check: Callable[[], bool], what: str, timeout: float = 15.0) -> 
         raise AssertionError(f"timed out waiting for {what}") from None
 
 
-async def streams_up(server: AlpacaServer) -> None:
-    """Wait until the engine listens to trade updates and has subscribed to AAA's bars (a bar
-    stepped before that would never reach it)."""
-
-    def up() -> bool:
-        streams = server.state()["streams"]
-        trades = any("trade_updates" in s.get("streams", ()) for s in streams)
-        return trades and any("AAA" in s.get("bars", ()) for s in streams)
-
-    await until(up, "the trade and bar streams")
-
-
 def view(o: Order) -> tuple[Any, ...]:
     return (o.id, o.status, o.qty, o.filled_qty, o.order_class, o.parent_id)
 
@@ -130,7 +118,7 @@ def test_a_restart_brings_a_partly_filled_bracket_back_whole(tmp_path: Path) -> 
             strategy = Entry()
             first = AsyncEngine(broker(server.url), strategy, journal=OrderJournal(path))
             task = asyncio.create_task(first.run())
-            await streams_up(server)
+            await server.wait_for_client(["AAA"])
             await server.step(1)
             await until(
                 lambda: (
@@ -159,12 +147,12 @@ def test_a_restart_brings_a_partly_filled_bracket_back_whole(tmp_path: Path) -> 
 
             # run 2: the same journal (once run 1's streams are gone, so that the new ones are
             # the ones counted)
-            await until(lambda: not server.state()["streams"], "run 1's streams closed")
+            await server.wait_streams_closed()
             watcher = Watcher()
             second = AsyncEngine(broker(server.url), watcher, journal=OrderJournal(path))
             task = asyncio.create_task(second.run())
             await until(lambda: getattr(watcher, "started", False), "the second run's start")
-            await streams_up(server)
+            await server.wait_for_client(["AAA"])
             book = second.manager.book
             restored = book.get("O000001")
             got["restored"] = [view(o) for o in (restored, *restored.legs)]

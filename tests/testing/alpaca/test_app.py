@@ -25,7 +25,7 @@ from aiohttp import ClientConnectorError, ClientSession, ClientWebSocketResponse
 from multidict import CIMultiDict
 
 from tradeloop.data.feed import BarFeed, SymbolSeries
-from tradeloop.errors import ConfigError
+from tradeloop.errors import ConfigError, EngineError
 from tradeloop.testing.alpaca import DEFAULT_KEY_ID, DEFAULT_SECRET, AlpacaServer, ServerHooks
 from tradeloop.testing.alpaca.app import _is_loopback
 from tradeloop.testing.alpaca.server import AlpacaServerThread
@@ -736,3 +736,30 @@ def test_importing_the_package_is_light() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split("\n")[:2] == ["[]", "AlpacaServer True"]
+
+
+def test_waiting_for_a_client_and_for_its_streams_to_close() -> None:
+    async def test() -> None:
+        async with AlpacaServer(feed()) as server, ClientSession() as s:
+            with pytest.raises(EngineError, match=r"waiting for a client for \['trade_updates'"):
+                await server.wait_for_client(["ACME"], timeout=0.05)
+            trades = await s.ws_connect(server.stream_url)
+            await trades.send_bytes(json.dumps(AUTHENTICATE).encode())
+            await receive_json(trades)
+            await trades.send_bytes(json.dumps(LISTEN).encode())
+            await receive_json(trades)
+            with pytest.raises(EngineError, match=r"a client for \['ACME'\]"):
+                await server.wait_for_client(["ACME"], timeout=0.05)
+            async with s.ws_connect(server.data_url("sip")) as data:
+                await receive_json(data, WSMsgType.TEXT)
+                await data.send_str(json.dumps({"action": "auth", "key": KEY, "secret": SECRET}))
+                await receive_json(data, WSMsgType.TEXT)
+                await data.send_str(json.dumps({"action": "subscribe", "bars": ["ACME"]}))
+                await receive_json(data, WSMsgType.TEXT)
+                await server.wait_for_client(["ACME"], timeout=5)  # both streams are up
+                with pytest.raises(EngineError, match="streams closed"):
+                    await server.wait_streams_closed(timeout=0.05)
+            await trades.close()
+            await server.wait_streams_closed(timeout=5)
+
+    run(test)

@@ -26,7 +26,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeAlias, TypeVar
@@ -412,6 +412,42 @@ class AlpacaServer:
         count = len(self._app.hub.connections)
         await self._app.hub.close_all()
         return count
+
+    async def wait_for_client(self, symbols: Iterable[str] = (), timeout: float = 15.0) -> None:
+        """Wait until a client listens to trade updates and has subscribed to the bars of every
+        one of ``symbols``: a bar stepped before that would never reach it. A test that steps
+        the replay itself calls this first. :class:`EngineError` after ``timeout`` seconds,
+        naming what is still missing."""
+        wanted = set(symbols)
+
+        def missing() -> list[str]:
+            streams = self._app.hub.describe()
+            out = (
+                []
+                if any("trade_updates" in s.get("streams", ()) for s in streams)
+                else ["trade_updates"]
+            )
+            subscribed = {sym for s in streams for sym in s.get("bars", ())}
+            return out + sorted(wanted - subscribed)
+
+        await self._wait(lambda: not missing(), timeout, lambda: f"a client for {missing()}")
+
+    async def wait_streams_closed(self, timeout: float = 15.0) -> None:
+        """Wait until no stream connection is open (a client that stopped has let go of its
+        sockets; a new one will not be refused as a second connection of the same key)."""
+        await self._wait(lambda: not self._app.hub.describe(), timeout, lambda: "streams closed")
+
+    async def _wait(
+        self, done: Callable[[], bool], timeout: float, what: Callable[[], str]
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not done():
+            if loop.time() >= deadline:
+                raise EngineError(
+                    f"AlpacaServer: timed out after {timeout:g} s waiting for {what()}"
+                )
+            await asyncio.sleep(0.01)
 
     def state(self) -> JSON:
         """The venue's state (see :meth:`AlpacaVenue.state`), the replay's progress and the
