@@ -10,7 +10,7 @@ VENV_STAMP    := $(VENV)/.created
 RUNTIME_STAMP := $(VENV)/.runtime
 DEV_STAMP     := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-sweep clean
+.PHONY: demo test lint bench bench-sweep bench-scale clean
 
 $(VENV_STAMP):
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ bench: $(DEV_STAMP)
 # serial vs local pool vs Ray on a 100-run sweep of 100,000 bars (a few minutes)
 bench-sweep: $(DEV_STAMP)
 	$(BIN)/python bench/bench_sweep.py
+
+# bars/s and peak RSS on 1M-20M bars, in memory and streamed from Parquet (a few minutes)
+bench-scale: $(DEV_STAMP)
+	$(BIN)/python bench/bench_scale.py
 
 clean:
 	rm -rf $(VENV) results .pytest_cache .mypy_cache .ruff_cache

@@ -24,9 +24,11 @@ if TYPE_CHECKING:
     )
     from tradeloop.data.resample import Resampler
     from tradeloop.data.sample import SAMPLE_SYMBOLS, load_sample, sample_frame, sample_path
+    from tradeloop.data.stream import BarDataset, open_dataset
 
 __all__ = [
     "SAMPLE_SYMBOLS",
+    "BarDataset",
     "BarFeed",
     "Resampler",
     "SymbolSeries",
@@ -35,6 +37,7 @@ __all__ = [
     "load_csv",
     "load_parquet",
     "load_sample",
+    "open_dataset",
     "sample_frame",
     "sample_path",
     "validate_bars",
@@ -51,6 +54,8 @@ _LAZY = {
     "load_sample": "tradeloop.data.sample",
     "sample_frame": "tradeloop.data.sample",
     "sample_path": "tradeloop.data.sample",
+    "BarDataset": "tradeloop.data.stream",
+    "open_dataset": "tradeloop.data.stream",
 }
 
 __getattr__, __dir__ = lazy_exports("tradeloop.data", globals(), _LAZY)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, overload
 
-__all__ = ["HistoryView"]
+__all__ = ["ArrayHistoryView", "HistoryView"]
 
 
 class HistoryView(Sequence[float]):
@@ -42,8 +42,8 @@ class HistoryView(Sequence[float]):
         if isinstance(index, slice):
             start, stop, step = index.indices(n)
             if step == 1:
-                return HistoryView(self._col, self._start + start, self._start + max(start, stop))
-            return HistoryView.of(self._col[self._start : self._stop][index])
+                return type(self)(self._col, self._start + start, self._start + max(start, stop))
+            return HistoryView.of(self.to_list()[index])
         if index < 0:
             index += n
         if not 0 <= index < n:
@@ -87,3 +87,33 @@ class HistoryView(Sequence[float]):
     def of(values: list[float]) -> HistoryView:
         """A view of a whole list."""
         return HistoryView(values, 0, len(values))
+
+
+class ArrayHistoryView(HistoryView):
+    """A :class:`HistoryView` onto a numpy column (history older than the engine's window of
+    lists, in a feed held in memory): the same O(1) view, Python floats out."""
+
+    __slots__ = ()
+
+    def __init__(self, col: Any, start: int, stop: int) -> None:
+        super().__init__(col, start, stop)
+
+    def __getitem__(self, index: int | slice) -> Any:
+        value = super().__getitem__(index)
+        return value if isinstance(value, HistoryView) else float(value)
+
+    def __iter__(self) -> Iterator[float]:
+        return iter(self.to_list())
+
+    def __reversed__(self) -> Iterator[float]:
+        return reversed(self.to_list())
+
+    def to_list(self) -> list[float]:
+        col: Any = self._col
+        out: list[float] = col[self._start : self._stop].tolist()
+        return out
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> Any:
+        import numpy as np
+
+        return np.array(self._col[self._start : self._stop], dtype=dtype)

@@ -38,6 +38,7 @@ Importing this module does not import numpy or pandas; :func:`resample` imports 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from tradeloop.data.feed import BarFeed, SymbolSeries
@@ -112,7 +113,7 @@ def resample(feed: BarFeed, rule: str) -> BarFeed:
         starts = np.flatnonzero(np.concatenate(([True], bucket[1:] != bucket[:-1])))
         ends = np.append(starts[1:], len(ts)) - 1
 
-        def col(values: list[float]) -> npt.NDArray[np.float64]:
+        def col(values: Sequence[float]) -> npt.NDArray[np.float64]:
             return np.asarray(values, dtype=np.float64)
 
         out.append(

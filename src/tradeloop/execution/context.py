@@ -8,10 +8,11 @@ or a request queued for a broker on the event loop), so the context is written o
 from __future__ import annotations
 
 import math
+from array import array
 from typing import Any, Protocol, Unpack
 
-from tradeloop.data.feed import BarFeed
-from tradeloop.data.history import HistoryView
+from tradeloop.data.feed import BarFeed, ChunkSource
+from tradeloop.data.history import ArrayHistoryView, HistoryView
 from tradeloop.errors import ConfigError, InvalidOrderError
 from tradeloop.execution.core.book import OrderBook
 from tradeloop.execution.core.portfolio import Portfolio
@@ -26,6 +27,7 @@ from tradeloop.execution.types import (
 __all__ = ["HISTORY_FIELDS", "BaseContext", "OrderRouter"]
 
 HISTORY_FIELDS = ("open", "high", "low", "close", "volume")
+_FIELD_INDEX = {f: i for i, f in enumerate(HISTORY_FIELDS)}
 
 
 class OrderRouter(Protocol):
@@ -57,18 +59,38 @@ class BaseContext:
     """A strategy context: reads the account, the orders and the bar history, and hands order
     requests to the engine's order manager, stamped with the engine's clock.
 
-    ``feed`` holds the bar history (a backtest's whole feed, or a growing one live) and ``rows``
-    the row of each symbol's latest bar, so :meth:`history` never sees a future bar.
+    ``feed`` holds the bar history (a backtest's feed or dataset, or a growing one live).
+    ``_cols`` maps a symbol to the lists :meth:`history` reads (``open``, ``high``, ``low``,
+    ``close``, ``volume``: the synchronous engine's window of the recent bars; without an entry,
+    the feed's own columns), ``_rows`` the row of each symbol's latest bar in them, so
+    :meth:`history` never sees a future bar, and ``_base`` the row in the whole feed of the
+    window's first one. ``max_history`` bounds ``length`` (a streamed dataset keeps only that
+    many bars: the strategy's declared ``lookback``).
     """
 
-    __slots__ = ("_book", "_feed", "_manager", "_portfolio", "_rows", "now")
+    __slots__ = (
+        "_base",
+        "_book",
+        "_cols",
+        "_feed",
+        "_lists",
+        "_manager",
+        "_portfolio",
+        "_rows",
+        "max_history",
+        "now",
+    )
 
-    def __init__(self, feed: BarFeed, manager: OrderRouter) -> None:
+    def __init__(self, feed: ChunkSource, manager: OrderRouter) -> None:
         self._feed = feed
         self._manager = manager
         self._book = manager.book
         self._portfolio = manager.portfolio
         self._rows: dict[str, int] = {}  # symbol -> row index of its latest bar
+        self._cols: dict[str, tuple[array[float], ...]] = {}
+        self._lists: dict[str, list[list[float] | None]] = {}  # _cols as lists, made on demand
+        self._base: dict[str, int] = {}
+        self.max_history = 1 << 62  # unbounded: the whole feed is in memory
         self.now = 0
 
     # -- the account ---------------------------------------------------------------------------
@@ -181,23 +203,58 @@ class BaseContext:
             raise InvalidOrderError(
                 "symbol", symbol, "has no bar yet: pass price= to size the order"
             )
-        close: float = self._feed.series[symbol].close[row]
+        cols = self._cols.get(symbol)
+        if cols is not None:
+            return cols[3][row]
+        feed = self._feed
+        assert isinstance(feed, BarFeed)
+        close: float = feed.series[symbol].close[row]
         return close
 
     # -- history -------------------------------------------------------------------------------
 
     def history(self, symbol: str, length: int, field: str = "close") -> HistoryView:
-        if field not in HISTORY_FIELDS:
+        fi = _FIELD_INDEX.get(field)
+        if fi is None:
             raise ConfigError("field", field, f"must be one of: {', '.join(HISTORY_FIELDS)}")
         if length < 1:
             raise ConfigError("length", length, "must be >= 1")
-        if symbol not in self._feed.series:
-            raise ConfigError("symbol", symbol, "not in the feed")
-        col: list[float] = getattr(self._feed.series[symbol], field)
+        if length > self.max_history:
+            raise ConfigError(
+                "lookback",
+                length,
+                f"history({symbol!r}, {length}) asks for more bars than the strategy's lookback "
+                f"keeps ({self.max_history}): set `lookback = {length}` on the strategy class "
+                "(or the engine's lookback=)",
+            )
         row = self._rows.get(symbol)
+        cols = self._cols.get(symbol)
+        feed = self._feed
+        if cols is None:
+            series = feed.series.get(symbol) if isinstance(feed, BarFeed) else None
+            if row is None or series is None:
+                if series is None and symbol not in feed.symbols:
+                    raise ConfigError("symbol", symbol, "not in the feed")
+                return HistoryView([], 0, 0)
+            col: Any = getattr(series, field)
+            if not isinstance(col, list):  # a feed's numpy column (no engine window yet)
+                return ArrayHistoryView(col.values, max(0, row + 1 - length), row + 1)
+            return HistoryView(col, max(0, row + 1 - length), row + 1)
         if row is None:
-            return HistoryView(col, 0, 0)
-        return HistoryView(col, max(0, row + 1 - length), row + 1)
+            return HistoryView([], 0, 0)
+        lists = self._lists[symbol]
+        values = lists[fi]
+        if values is None:
+            values = lists[fi] = cols[fi].tolist()
+        start = row + 1 - length
+        if start >= 0:
+            return HistoryView(values, start, row + 1)
+        base = self._base.get(symbol, 0)
+        if base > 0 and isinstance(feed, BarFeed):  # older bars are outside the window
+            g = base + row
+            full = getattr(feed.series[symbol], field).values
+            return ArrayHistoryView(full, max(0, g + 1 - length), g + 1)
+        return HistoryView(values, 0, row + 1)
 
 
 def _finite(name: str, value: object) -> float:

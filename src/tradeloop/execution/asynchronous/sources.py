@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from itertools import repeat
 
 from tradeloop.data.feed import BarFeed
 from tradeloop.errors import ConfigError
@@ -53,32 +54,44 @@ class ReplayBarSource:
         if wanted is not None and not wanted <= set(names):
             missing = sorted(wanted - set(names))
             raise ConfigError("symbols", missing, f"not in the replayed data ({', '.join(names)})")
-        cols = [(s.open, s.high, s.low, s.close, s.volume) for s in (feed[n] for n in names)]
-        ts_list, sym_idx, rows = feed.timeline()
         speed = self.speed
         prev_ts: int | None = None
-        n = len(ts_list)
-        for i in range(n):
+        bars = _bar_tuples(feed, None if wanted is None else [n in wanted for n in names])
+        cur = next(bars, None)
+        i = 0
+        while cur is not None:
             if self._closed:
                 return
-            si = sym_idx[i]
-            name = names[si]
-            if wanted is not None and name not in wanted:
-                continue
-            ts = ts_list[i]
+            nxt = next(bars, None)  # is another bar of this timestamp coming? (for on_bars)
+            ts = cur[0]
             if speed > 0.0 and prev_ts is not None and ts > prev_ts:
                 await asyncio.sleep(min((ts - prev_ts) / 1e9 / speed, self.max_sleep))
             elif i % _YIELD_EVERY == 0:
                 await asyncio.sleep(0)
             prev_ts = ts
-            r = rows[i]
-            o, h, lo, c, v = cols[si]
-            j = i + 1  # is another bar of this timestamp coming? (for on_bars)
-            if wanted is not None:
-                while j < n and ts_list[j] == ts and names[sym_idx[j]] not in wanted:
-                    j += 1
-            self.timestamp_complete = j == n or ts_list[j] != ts
-            yield Bar(name, ts, o[r], h[r], lo[r], c[r], v[r])
+            self.timestamp_complete = nxt is None or nxt[0] != ts
+            yield Bar(names[cur[1]], ts, cur[2], cur[3], cur[4], cur[5], cur[6])
+            cur = nxt
+            i += 1
 
     async def close(self) -> None:
         self._closed = True
+
+
+def _bar_tuples(
+    feed: BarFeed, keep: list[bool] | None
+) -> Iterator[tuple[int, int, float, float, float, float, float]]:
+    """``(ts, symbol index, open, high, low, close, volume)`` of every bar (of the symbols
+    ``keep`` marks), in time order, read chunk by chunk."""
+    for chunk in feed.chunks():
+        lists = [None if p is None else [a.tolist() for a in p[1][1:]] for p in chunk.pieces]
+        ts_list = chunk.ts.tolist()
+        syms: Iterable[int] = repeat(0) if chunk.sym is None else chunk.sym.tolist()
+        pos: Iterable[int] = range(len(ts_list)) if chunk.pos is None else chunk.pos.tolist()
+        for ts, si, r in zip(ts_list, syms, pos, strict=False):
+            if keep is not None and not keep[si]:
+                continue
+            cols = lists[si]
+            assert cols is not None
+            o, h, lo, c, v = cols
+            yield ts, si, o[r], h[r], lo[r], c[r], v[r]

@@ -25,9 +25,11 @@ import math
 import time
 from array import array
 from collections.abc import Callable, Iterable, Sequence
+from itertools import count, repeat
 from types import MappingProxyType
+from typing import Any
 
-from tradeloop.data.feed import BarFeed, GrowingFeed
+from tradeloop.data.feed import DEFAULT_CHUNK, BarChunk, BarFeed, ChunkSource, GrowingFeed
 from tradeloop.errors import ConfigError, DataError, EngineError
 from tradeloop.execution.context import BaseContext
 from tradeloop.execution.core.cross import CrossSection, overrides_on_bars
@@ -40,7 +42,40 @@ from tradeloop.execution.types import Bar, Fill, Order
 from tradeloop.results.result import BacktestResult, EquityCurve
 from tradeloop.strategy import Strategy
 
-__all__ = ["SyncContext", "SyncEngine", "SyncExecutionEngine"]
+__all__ = ["DEFAULT_LOOKBACK", "SyncContext", "SyncEngine", "SyncExecutionEngine"]
+
+DEFAULT_LOOKBACK = 1_000  # bars of history per symbol kept as lists (and, streamed, at all)
+
+
+class _WindowBar(Bar):
+    """The reused :class:`Bar` of one symbol in a chunked run: ``ts`` and ``close`` are set each
+    bar; ``open``, ``high``, ``low`` and ``volume`` are read from the symbol's window only when
+    asked for (most strategies never do, and making those floats is most of a bar's cost)."""
+
+    __slots__ = ("_r", "_w")
+
+    def __init__(self, symbol: str) -> None:
+        self.symbol = symbol
+        self.ts = 0
+        self.close = 0.0
+        self._w: tuple[array[float], ...] = (array("d", [0.0]),) * 5
+        self._r = 0
+
+    @property
+    def open(self) -> float:  # type: ignore[override]
+        return self._w[0][self._r]
+
+    @property
+    def high(self) -> float:  # type: ignore[override]
+        return self._w[1][self._r]
+
+    @property
+    def low(self) -> float:  # type: ignore[override]
+        return self._w[2][self._r]
+
+    @property
+    def volume(self) -> float:  # type: ignore[override]
+        return self._w[4][self._r]
 
 
 class _EventQueue:
@@ -73,19 +108,30 @@ class SyncContext(BaseContext):
 class SyncExecutionEngine:
     """Runs one strategy over one feed. ``run()`` once; it returns a :class:`BacktestResult`.
 
-    ``feed`` is a :class:`BarFeed` (a backtest) or any iterable of :class:`Bar` (a *stream*:
+    ``feed`` is a :class:`BarFeed` (a backtest on bars in memory), a
+    :class:`~tradeloop.data.stream.BarDataset` (a backtest on files read as the run goes, see
+    :func:`tradeloop.data.stream.open_dataset`) or any iterable of :class:`Bar` (a *stream*:
     paper trading on live bars through :class:`~tradeloop.execution.synchronous.paper.BlockingBars`,
     say), in which case ``symbols`` names what it carries (default: its ``symbols`` attribute) and
     ``history_bars`` bounds what ``ctx.history`` keeps per symbol. Orders fill with the same
     simulated matching either way.
+
+    A feed or dataset is walked in chunks of ``chunk_size`` bars of the merged timeline, each
+    turned into Python lists once. ``lookback`` (default: the strategy class's ``lookback``
+    attribute, else 1,000) is how many past bars per symbol ``ctx.history`` reads from those
+    lists; on a dataset it is all there is, and asking for more raises a ``ConfigError`` naming
+    ``lookback``. On a feed in memory, longer histories come from its arrays.
     """
 
     __slots__ = (
         "_at",
         "_bars",
+        "_chunk_size",
         "_cross",
         "_curve",
         "_events",
+        "_flushing",
+        "_lookback",
         "_ran",
         "_started",
         "_stream",
@@ -100,7 +146,7 @@ class SyncExecutionEngine:
 
     def __init__(
         self,
-        feed: BarFeed | Iterable[Bar],
+        feed: BarFeed | ChunkSource | Iterable[Bar],
         strategy: Strategy,
         *,
         initial_cash: float = 100_000.0,
@@ -113,9 +159,19 @@ class SyncExecutionEngine:
         symbols: Sequence[str] | None = None,
         history_bars: int = 100_000,
         risk: RiskLimits | RiskManager | None = None,
+        chunk_size: int = DEFAULT_CHUNK,
+        lookback: int | None = None,
     ) -> None:
         self._stream: Iterable[Bar] | None = None
-        if not isinstance(feed, BarFeed):
+        if not (isinstance(chunk_size, int) and chunk_size >= 1):
+            raise ConfigError("chunk_size", chunk_size, "must be an integer >= 1")
+        if lookback is None:
+            lookback = getattr(strategy, "lookback", None) or DEFAULT_LOOKBACK
+        if isinstance(lookback, bool) or not (isinstance(lookback, int) and lookback >= 1):
+            raise ConfigError("lookback", lookback, "must be an integer >= 1")
+        self._chunk_size = chunk_size
+        self._lookback = lookback
+        if not isinstance(feed, ChunkSource) or isinstance(feed, GrowingFeed):
             if not isinstance(feed, Iterable) or (
                 isinstance(feed, Sequence) and not all(isinstance(b, Bar) for b in feed)
             ):
@@ -131,7 +187,7 @@ class SyncExecutionEngine:
                 raise ConfigError("history_bars", history_bars, "must be an integer >= 1")
             self._stream = feed
             feed = GrowingFeed(names, max_bars=history_bars)
-        elif len(feed) == 0:
+        elif feed.total_bars() == 0:
             raise DataError("rows", 0, "the feed has no bars")
         if not isinstance(strategy, Strategy):
             raise ConfigError("strategy", type(strategy).__name__, "must be a Strategy instance")
@@ -165,9 +221,12 @@ class SyncExecutionEngine:
             risk=risk,
         )
         self.ctx = SyncContext(feed, self.manager)
-        self._bars = [Bar(sym, 0, 0.0, 0.0, 0.0, 0.0, 0.0) for sym in feed.symbols]
+        if not isinstance(feed, BarFeed):  # streamed: only the lookback is kept
+            self.ctx.max_history = lookback
+        self._bars = [_WindowBar(sym) for sym in feed.symbols]
         self._cross: dict[str, Bar] = {}  # a timestamp's bars for on_bars
         self._ran = False
+        self._flushing = False
         self._started = 0.0
         self._curve: EquityCurve | tuple[array[int], array[float], array[float]] = EquityCurve()
         self._at = (-1, 0)  # (last equity point, bars handed to the strategy) when it stopped
@@ -217,35 +276,116 @@ class SyncExecutionEngine:
     def _run_feed(
         self, progress: Callable[[int, int], None] | None, max_bars: int | None
     ) -> BacktestResult:
-        ts_list, sym_idx, rows = self.feed.timeline()
-        n = len(ts_list) if max_bars is None else min(len(ts_list), max_bars)
-        eq_ts = array("q", bytes(8 * n))
-        eq = array("d", bytes(8 * n))
-        gross = array("d", bytes(8 * n))
+        source = self.feed
+        assert isinstance(source, ChunkSource)
+        total = source.total_bars()
+        expect = total if max_bars is None else min(total or max_bars, max_bars)
+        size = self._chunk_size
+        if progress is not None and expect:
+            size = min(size, max(1, expect // 100))
+        chunks = source.chunks(size)
+        eq_ts: array[int] = array("q")
+        eq: array[float] = array("d")
+        gross: array[float] = array("d")
         self._curve = (eq_ts, eq, gross)
 
-        self.ctx.now = ts_list[0] - 1
+        cur = next(chunks, None)
+        while cur is not None and len(cur) == 0:
+            cur = next(chunks, None)
+        if cur is None:
+            raise DataError("rows", 0, "the feed has no bars")
+        self.ctx.now = int(cur.ts[0]) - 1
         self.strategy.on_start(self.ctx)
         self._drain()
 
-        chunk = max(1, n // 100) if progress is not None else n
+        windows: list[tuple[array[float], ...] | None] = [None] * len(source.symbols)
         k = -1
-        start = 0
-        while start < n:
-            end = min(n, start + chunk)
-            k = self._run_range(start, end, n, k, ts_list, sym_idx, rows, eq_ts, eq, gross)
-            self._at = (k, end)
-            start = end
+        done = 0
+        ended = True
+        while cur is not None:
+            m = len(cur)
+            if max_bars is not None and done + m >= max_bars:
+                m = max_bars - done
+                ended = m == len(cur) and next(chunks, None) is None
+            ts_list, sym_list, row_list, cols = self._load_chunk(cur, m, windows)
+            grow = bytes(8 * m)
+            eq_ts.frombytes(grow)
+            eq.frombytes(grow)
+            gross.frombytes(grow)
+            k = self._run_range(done, ts_list, sym_list, row_list, cols, k, eq_ts, eq, gross)
+            done += m
+            self._at = (k, done)
             if progress is not None:
-                progress(end, n)
+                progress(done, total if total is not None else done)
+            if max_bars is not None and done >= max_bars:
+                break
+            cur = next(chunks, None)
+        del cur
+        self._flush_cross()
 
-        if n == len(ts_list):  # the data ended: day orders expire (session over)
-            self.manager.expire_all(ts_list[-1])
+        if ended:  # the data ended: day orders expire (session over)
+            self.manager.expire_all(self.ctx.now)
             self._drain()
         self.strategy.on_stop(self.ctx)
         self._drain()
         m = k + 1
-        return self._result(eq_ts[:m], eq[:m], gross[:m], n, self._started)
+        del eq_ts[m:], eq[m:], gross[m:]
+        return self._result(eq_ts, eq, gross, done, self._started)
+
+    def _load_chunk(
+        self, chunk: BarChunk, m: int, windows: list[tuple[array[float], ...] | None]
+    ) -> tuple[array[int], Iterable[int], Iterable[int], list[tuple[array[float], ...]]]:
+        """The first ``m`` bars of ``chunk`` for the bar loop: timestamps, symbol indexes, rows
+        in each symbol's window, and the windows: per symbol, compact arrays of open, high, low,
+        close and volume holding the last ``lookback`` bars before the chunk, then the chunk's.
+        ``ctx.history`` reads them too (as lists, made on its first call in a chunk)."""
+        import numpy as np
+
+        ctx = self.ctx
+        rows = ctx._rows
+        keep = self._lookback
+        symbols = self.feed.symbols
+        bars = self._bars
+        prefix = [0] * len(symbols)
+        for si, piece in enumerate(chunk.pieces):
+            if piece is None:
+                continue
+            first_row, arrays = piece
+            old = windows[si]
+            p = 0 if old is None else min(keep, len(old[0]))
+            new = []
+            for j in range(5):
+                w = array("d") if old is None else old[j][len(old[j]) - p :]
+                w.frombytes(np.ascontiguousarray(arrays[j + 1], dtype=np.float64).tobytes())
+                new.append(w)
+            window = tuple(new)
+            windows[si] = window
+            prefix[si] = p
+            bars[si]._w = window
+            sym = symbols[si]
+            ctx._cols[sym] = window
+            ctx._lists[sym] = [None] * 5
+            ctx._base[sym] = first_row - p
+            if sym in rows:
+                rows[sym] = p - 1  # its latest bar, now the last of the window's prefix
+        cols: list[Any] = [w if w is not None else () for w in windows]
+        ts_list = array("q", np.ascontiguousarray(chunk.ts[:m], dtype=np.int64).tobytes())
+        if chunk.sym is None or chunk.pos is None:
+            return ts_list, repeat(0, m), range(prefix[0], prefix[0] + m), cols
+        sym_idx = chunk.sym[:m]
+        local = chunk.pos[:m] + np.asarray(prefix, dtype=np.int64)[sym_idx]
+        return ts_list, sym_idx.tolist(), local.tolist(), cols
+
+    def _flush_cross(self) -> None:
+        """``on_bars`` for the last timestamp's bars, if the strategy has it and they wait."""
+        if self._cross and overrides_on_bars(self.strategy):
+            k, bars = self._at
+            self._at = (k, bars - 1)  # a failure in it is the last bar's
+            self.strategy.on_bars(self.ctx, MappingProxyType(self._cross))
+            self._at = (k, bars)
+            if self._events.items:
+                self._drain()
+            self._cross.clear()
 
     def _partial(self, reason: str) -> BacktestResult:
         """The results so far, marked partial with ``reason`` (a run that failed or was
@@ -365,24 +505,18 @@ class SyncExecutionEngine:
     def _run_range(
         self,
         start: int,
-        end: int,
-        total: int,
+        ts_list: array[int],
+        sym_list: Iterable[int],
+        row_list: Iterable[int],
+        cols: list[tuple[array[float], ...]],
         k: int,
-        ts_list: list[int],
-        sym_idx: list[int],
-        rows: list[int],
         eq_ts: array[int],
         eq: array[float],
         gross: array[float],
     ) -> int:
         # Everything the loop touches is bound to a local once: attribute and global lookups are
         # the main per-bar cost in CPython.
-        feed = self.feed
-        symbols = feed.symbols
-        cols = [
-            (s.open, s.high, s.low, s.close, s.volume)
-            for s in (feed.series[sym] for sym in symbols)
-        ]
+        symbols = self.feed.symbols
         bars = self._bars
         ctx = self.ctx
         ctx_rows = ctx._rows
@@ -403,33 +537,34 @@ class SyncExecutionEngine:
         last_ts = eq_ts[k] if k >= 0 else None
         i = start
         try:
-            for i in range(start, end):
-                ts = ts_list[i]
-                si = sym_idx[i]
-                r = rows[i]
-                sym = symbols[si]
-                o_col, h_col, l_col, c_col, v_col = cols[si]
-                c = c_col[r]
-                ctx.now = ts
+            for i, ts, si, r in zip(count(start), ts_list, sym_list, row_list):  # noqa: B007
                 if ts != last_ts:
+                    if cross and on_bars is not None:  # the previous timestamp is complete
+                        self._flushing = True  # a failure here is the previous bar's
+                        on_bars(ctx, cross_view)
+                        if events:
+                            drain()
+                        cross.clear()
+                        self._flushing = False
                     k += 1
                     last_ts = ts
                     eq_ts[k] = ts
                     if observe is not None:
                         observe(ts, pf.cash + pf.market_value)
+                ctx.now = ts
+                sym = symbols[si]
+                w = cols[si]
+                c = w[3][r]
                 if open_books.get(sym):
-                    process_bar(sym, ts, o_col[r], h_col[r], l_col[r], c, v_col[r])
+                    process_bar(sym, ts, w[0][r], w[1][r], w[2][r], c, w[4][r])
                 if sym in positions:
                     mark(sym, c)
                 last_prices[sym] = c
                 ctx_rows[sym] = r
                 bar = bars[si]
                 bar.ts = ts
-                bar.open = o_col[r]
-                bar.high = h_col[r]
-                bar.low = l_col[r]
                 bar.close = c
-                bar.volume = v_col[r]
+                bar._r = r
                 if events:
                     drain()
                 on_bar(ctx, bar)
@@ -437,15 +572,11 @@ class SyncExecutionEngine:
                     drain()
                 if on_bars is not None:
                     cross[sym] = bar
-                    if i + 1 == total or ts_list[i + 1] != ts:  # the timestamp's last bar
-                        on_bars(ctx, cross_view)
-                        if events:
-                            drain()
-                        cross.clear()
                 eq[k] = pf.cash + pf.market_value
                 gross[k] = pf.gross_exposure
         except BaseException:
-            self._at = (k, i)  # where it stopped (bar i unfinished), for the partial results
+            # where it stopped (bar i unfinished; on_bars: the bar before), for partial results
+            self._at = (k, i - 1 if self._flushing else i)
             raise
         return k
 

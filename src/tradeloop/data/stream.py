@@ -1,0 +1,385 @@
+"""Bars streamed from Parquet or CSV files, batch by batch, in bounded memory.
+
+:func:`open_dataset` opens one file, a folder of files (hive-partitioned folders such as
+``symbol=ACME/`` or ``date=2020-01-02/`` included) or a glob, with pyarrow. Nothing is read until
+a run starts; then each symbol is read ``batch_size`` rows at a time, with the symbol and the
+``start``/``end`` filters pushed down to the reader (partitions and row groups that cannot match
+are skipped), and the symbols are merged in timestamp order chunk by chunk. Memory is bounded by
+``batch_size`` times the number of symbols, whatever the length of the data.
+
+The synchronous engine runs a :class:`BarDataset` as it runs a :class:`~tradeloop.data.BarFeed`.
+``ctx.history`` then reaches back the strategy's declared ``lookback`` (default 1,000 bars), no
+further. Files are read as they are: each batch is checked (missing values, timestamps not
+strictly increasing within a symbol, ``high < low``, non-positive prices, negative volume) and a
+bad one raises a :class:`~tradeloop.errors.DataError` naming the symbol and the timestamp.
+
+Needs pyarrow: ``pip install 'tradeloop[parquet]'``.
+"""
+
+from __future__ import annotations
+
+import glob as globmod
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from tradeloop.data.feed import DEFAULT_CHUNK, BarChunk, ChunkSource, merge_pieces
+from tradeloop.data.loaders import SYMBOL_ALIASES, TS_ALIASES, TimeLike, _fmt_ns, _to_ns
+from tradeloop.errors import DataError
+
+__all__ = ["BarDataset", "open_dataset"]
+
+_FIELDS = ("open", "high", "low", "close", "volume")
+_UNIT_NS = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
+_Arrays = tuple[npt.NDArray[Any], ...]
+
+
+def _pyarrow() -> Any:
+    try:
+        import pyarrow.dataset as ds
+    except ImportError:
+        raise DataError(
+            "format", "parquet", "streaming bars needs pyarrow: pip install 'tradeloop[parquet]'"
+        ) from None
+    return ds
+
+
+def open_dataset(
+    path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    *,
+    symbols: str | Sequence[str] | None = None,
+    start: TimeLike | None = None,
+    end: TimeLike | None = None,
+    symbol: str | None = None,
+    batch_size: int = DEFAULT_CHUNK,
+    format: str | None = None,
+    timestamp_unit: str | None = None,
+) -> BarDataset:
+    """A :class:`BarDataset` over a Parquet or CSV file, a folder of them, a glob or a list.
+
+    Columns are matched as by :func:`tradeloop.data.load_bars` (a timestamp, ``open``, ``high``,
+    ``low``, ``close``, ``volume``, and ``symbol`` or a ``symbol=`` hive partition). Without a
+    symbol column, ``symbol`` names the data's one symbol (default: the file's stem).
+    ``symbols`` keeps those; ``start``/``end`` (inclusive; a date-only ``end`` includes the day)
+    keep that time range. ``format`` is ``parquet`` or ``csv`` (default: from the suffix).
+    Numeric timestamps are in ``timestamp_unit`` (default: told from their number of digits).
+    """
+    ds = _pyarrow()
+    if isinstance(path, str | os.PathLike):
+        text = os.fspath(path)
+        if any(ch in text for ch in "*?["):
+            sources: Any = sorted(globmod.glob(text, recursive=True))
+            if not sources:
+                raise DataError("path", text, "no file matches the pattern")
+            first = Path(sources[0])
+        else:
+            p = Path(text)
+            if not p.exists():
+                raise DataError("path", text, "no such file or folder")
+            sources = text
+            first = p if p.is_file() else next((f for f in p.rglob("*") if f.is_file()), p)
+    else:
+        sources = [os.fspath(s) for s in path]
+        if not sources:
+            raise DataError("path", [], "no files given")
+        first = Path(sources[0])
+    fmt = format or ("csv" if first.name.lower().endswith((".csv", ".csv.gz")) else "parquet")
+    if fmt not in ("csv", "parquet"):
+        raise DataError("format", format, "expected 'csv' or 'parquet'")
+    if not (isinstance(batch_size, int) and batch_size >= 1):
+        raise DataError("batch_size", batch_size, "must be an integer >= 1")
+    if timestamp_unit is not None and timestamp_unit not in _UNIT_NS:
+        raise DataError("timestamp_unit", timestamp_unit, "expected 's', 'ms', 'us' or 'ns'")
+    try:
+        dataset = ds.dataset(sources, format=fmt, partitioning="hive")
+    except (OSError, ValueError) as exc:
+        raise DataError("path", str(path), f"cannot open as {fmt}: {exc}") from None
+    default = symbol or first.name.split(".")[0]
+    return BarDataset(dataset, str(path), symbols, start, end, default, batch_size, timestamp_unit)
+
+
+class BarDataset(ChunkSource):
+    """Bars read from files as a run goes (see :func:`open_dataset`)."""
+
+    __slots__ = (
+        "_count",
+        "_dataset",
+        "_default",
+        "_filter",
+        "_names",
+        "_ts_type",
+        "_unit",
+        "batch_size",
+        "hi",
+        "lo",
+        "source",
+        "symbols",
+    )
+
+    def __init__(
+        self,
+        dataset: Any,
+        source: str,
+        symbols: str | Sequence[str] | None,
+        start: TimeLike | None,
+        end: TimeLike | None,
+        default_symbol: str,
+        batch_size: int,
+        unit: str | None,
+    ) -> None:
+        import pyarrow as pa
+        import pyarrow.dataset as ds
+
+        self._dataset = dataset
+        self.source = source
+        self.batch_size = batch_size
+        self._unit = unit
+        self._count: int | None = None
+        by_name = {n.strip().lower(): n for n in dataset.schema.names}
+        names: dict[str, str] = {}
+        for alias in TS_ALIASES:
+            if alias in by_name:
+                names["ts"] = by_name[alias]
+                break
+        else:
+            raise DataError("timestamp", None, f"no timestamp column in {source}")
+        for f in _FIELDS:
+            if f not in by_name:
+                raise DataError(f, None, f"missing column {f!r} in {source}")
+            names[f] = by_name[f]
+        for alias in SYMBOL_ALIASES:
+            if alias in by_name:
+                names["symbol"] = by_name[alias]
+                break
+        self._names = names
+        ts_type = dataset.schema.field(names["ts"]).type
+        self._ts_type = ts_type
+        self.lo = _to_ns(start, "start")
+        self.hi = _to_ns(end, "end", end_of_day=True)
+        if self.lo is not None and self.hi is not None and self.hi < self.lo:
+            raise DataError("end", end, f"is before start={start!r}")
+        flt = None
+        ts_field = ds.field(names["ts"])
+        for bound, ge in ((self.lo, True), (self.hi, False)):
+            if bound is None:
+                continue
+            if pa.types.is_timestamp(ts_type):
+                value: Any = pa.scalar(bound, pa.timestamp("ns", tz=ts_type.tz)).cast(ts_type)
+            elif pa.types.is_integer(ts_type):
+                value = self._raw_bound(bound, ge)
+            else:
+                raise DataError(
+                    "timestamp",
+                    str(ts_type),
+                    f"start/end need a time or integer column in {source}",
+                )
+            cond = ts_field >= value if ge else ts_field <= value
+            flt = cond if flt is None else flt & cond
+        self._filter = flt
+        wanted = (
+            [symbols] if isinstance(symbols, str) else None if symbols is None else list(symbols)
+        )
+        if "symbol" not in names:
+            self._default = default_symbol
+            if wanted is not None and wanted != [default_symbol]:
+                raise DataError(
+                    "symbols", wanted, f"not in {source} (its one symbol: {default_symbol})"
+                )
+            self.symbols: tuple[str, ...] = (default_symbol,)
+        else:
+            self._default = ""
+            if wanted is None:
+                table = dataset.to_table(columns=[names["symbol"]], filter=flt)
+                col = table.column(0).combine_chunks()
+                if pa.types.is_dictionary(col.type):
+                    col = col.dictionary_decode()
+                import pyarrow.compute as pc
+
+                wanted = sorted(str(s) for s in pc.unique(col).to_pylist())
+            self.symbols = tuple(wanted)
+        if not self.symbols:
+            raise DataError("rows", 0, f"no bars in {source}")
+
+    def _raw_bound(self, ns: int, ge: bool) -> int:
+        unit = self._unit or self._detect_unit()
+        f = _UNIT_NS[unit]
+        return -(-ns // f) if ge else ns // f
+
+    def _detect_unit(self) -> str:
+        if self._unit is None:
+            head = self._dataset.head(1, columns=[self._names["ts"]])
+            if head.num_rows == 0:
+                self._unit = "ns"
+            else:
+                v = abs(int(head.column(0)[0].as_py()))
+                digits = len(str(v))
+                self._unit = (
+                    "s"
+                    if digits <= 10
+                    else "ms"
+                    if digits <= 13
+                    else "us"
+                    if digits <= 16
+                    else "ns"
+                )
+        return self._unit
+
+    def _symbol_filter(self, sym: str) -> Any:
+        import pyarrow.dataset as ds
+
+        if "symbol" not in self._names:
+            return self._filter
+        cond = ds.field(self._names["symbol"]) == sym
+        return cond if self._filter is None else cond & self._filter
+
+    def total_bars(self) -> int | None:
+        if self._count is None:
+            flt = self._filter
+            if "symbol" in self._names:
+                import pyarrow.dataset as ds
+
+                cond = ds.field(self._names["symbol"]).isin(list(self.symbols))
+                flt = cond if flt is None else cond & flt
+            self._count = int(self._dataset.count_rows(filter=flt))
+        return self._count
+
+    def __len__(self) -> int:
+        n = self.total_bars()
+        return 0 if n is None else n
+
+    def batches(self, sym: str) -> Iterator[_Arrays]:
+        """``(ts, open, high, low, close, volume)`` arrays of ``sym``, batch by batch, checked."""
+        import pyarrow as pa
+
+        names = self._names
+        cols = [names["ts"], *(names[f] for f in _FIELDS)]
+        scanner = self._dataset.scanner(
+            columns=cols,
+            filter=self._symbol_filter(sym),
+            batch_size=self.batch_size,
+            batch_readahead=1,  # bounded memory: one batch ahead per symbol, not sixteen
+            fragment_readahead=1,
+            use_threads=False,
+        )
+        last: int | None = None
+        ts_type = self._ts_type
+        for batch in scanner.to_batches():
+            if batch.num_rows == 0:
+                continue
+            ts_arr = batch.column(0)
+            if ts_arr.null_count:
+                raise DataError("timestamp", None, f"missing timestamp for {sym} in {self.source}")
+            if pa.types.is_timestamp(ts_type):
+                ts = ts_arr.cast(pa.timestamp("ns", tz=ts_type.tz)).cast(pa.int64())
+                ts = ts.to_numpy(zero_copy_only=False)
+            elif pa.types.is_integer(ts_type):
+                ts = (
+                    ts_arr.to_numpy(zero_copy_only=False).astype(np.int64)
+                    * _UNIT_NS[self._detect_unit()]
+                )
+            else:
+                raise DataError("timestamp", str(ts_type), f"not a time column in {self.source}")
+            values = []
+            for j, f in enumerate(_FIELDS, start=1):
+                a = batch.column(j)
+                if a.null_count:
+                    raise DataError(f, None, f"missing {f} for {sym} in {self.source}")
+                values.append(a.to_numpy(zero_copy_only=False).astype(np.float64, copy=False))
+            self._check(sym, ts, values, last)
+            last = int(ts[-1])
+            yield (ts, *values)
+
+    def _check(
+        self,
+        sym: str,
+        ts: npt.NDArray[np.int64],
+        values: list[npt.NDArray[np.float64]],
+        last: int | None,
+    ) -> None:
+        o, h, lo, c, v = values
+
+        def fail(field: str, i: int, why: str) -> None:
+            raise DataError(
+                field, None, f"{why} at {_fmt_ns(int(ts[i]))}, symbol {sym}, in {self.source}"
+            )
+
+        bad = np.flatnonzero(np.diff(ts) <= 0)
+        if bad.size:
+            fail("timestamp", int(bad[0]) + 1, "timestamps not strictly increasing")
+        if last is not None and ts[0] <= last:
+            fail("timestamp", 0, "timestamps not strictly increasing")
+        for name, arr in zip(_FIELDS, values, strict=True):
+            nan = np.flatnonzero(~np.isfinite(arr))
+            if nan.size:
+                fail(name, int(nan[0]), f"{name} is not a finite number")
+        for name, arr in zip(_FIELDS[:4], values[:4], strict=True):
+            neg = np.flatnonzero(arr <= 0)
+            if neg.size:
+                fail(name, int(neg[0]), f"{name} is not > 0")
+        bad = np.flatnonzero(h < lo)
+        if bad.size:
+            fail("high", int(bad[0]), "high is below low")
+        bad = np.flatnonzero((o < lo) | (o > h) | (c < lo) | (c > h))
+        if bad.size:
+            fail("open", int(bad[0]), "open/close outside [low, high]")
+        bad = np.flatnonzero(v < 0)
+        if bad.size:
+            fail("volume", int(bad[0]), "volume is negative")
+
+    def chunks(self, size: int = DEFAULT_CHUNK) -> Iterator[BarChunk]:
+        """The merged timeline in chunks of at most ``size`` bars, read as it goes."""
+        n = len(self.symbols)
+        step = max(1, size // n)
+        its = [self.batches(s) for s in self.symbols]
+        bufs: list[_Arrays | None] = [None] * n
+        pos = [0] * n
+        rows = [0] * n
+        done = [False] * n
+
+        def fill(i: int) -> None:
+            """At least ``step`` unread rows in symbol ``i``'s buffer, or all it has left."""
+            while not done[i]:
+                buf = bufs[i]
+                left = 0 if buf is None else len(buf[0]) - pos[i]
+                if left >= step:
+                    return
+                nxt = next(its[i], None)
+                if nxt is None:
+                    done[i] = True
+                    return
+                if buf is None or left == 0:
+                    bufs[i] = nxt
+                else:
+                    bufs[i] = tuple(
+                        np.concatenate((a[pos[i] :], b)) for a, b in zip(buf, nxt, strict=True)
+                    )
+                pos[i] = 0
+
+        while True:
+            live = []
+            for i in range(n):
+                fill(i)
+                buf = bufs[i]
+                if buf is not None and pos[i] < len(buf[0]):
+                    live.append(i)
+            if not live:
+                return
+            cut = min(
+                int(bufs[i][0][min(pos[i] + step, len(bufs[i][0])) - 1])  # type: ignore[index]
+                for i in live
+            )
+            pieces: list[tuple[int, _Arrays] | None] = [None] * n
+            for i in live:
+                buf = bufs[i]
+                assert buf is not None
+                a = pos[i]
+                b = a + int(np.searchsorted(buf[0][a : a + step], cut, side="right"))
+                if b > a:
+                    pieces[i] = (rows[i], tuple(col[a:b] for col in buf))
+                    rows[i] += b - a
+                    pos[i] = b
+            yield merge_pieces(pieces)
