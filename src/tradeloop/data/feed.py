@@ -55,6 +55,16 @@ class Column(Sequence[_T], Generic[_T]):
     def __init__(self, values: npt.NDArray[Any]) -> None:
         self.values = values
 
+    @classmethod
+    def view(cls, values: Any) -> Column[Any]:
+        """A column over the memory of ``values`` (an ``array.array`` of ``"q"`` or ``"d"``, or
+        anything with the buffer protocol), without a copy. ``values`` must not be resized while
+        the column lives (the buffer stays exported)."""
+        import numpy as np
+
+        dtype = np.int64 if getattr(values, "typecode", "d") == "q" else np.float64
+        return cls(np.frombuffer(values, dtype=dtype))
+
     def __len__(self) -> int:
         return len(self.values)
 

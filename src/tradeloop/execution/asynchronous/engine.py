@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tradeloop.data.feed import GrowingFeed
+from tradeloop.data.feed import Column, GrowingFeed
 from tradeloop.errors import ConfigError, EngineError, OrderNotFoundError, TradeloopError
 from tradeloop.execution.async_protocols import AsyncBroker
 from tradeloop.execution.asynchronous.order_manager import RETRY_DELAYS, AsyncOrderManager
@@ -684,9 +684,9 @@ class AsyncExecutionEngine:
         result = BacktestResult(
             initial_cash=pf.initial_cash,
             symbols=self.symbols,
-            equity_ts=self.curve.ts.tolist(),
-            equity=self.curve.equity.tolist(),
-            exposure=self.curve.exposure.tolist(),
+            equity_ts=Column.view(self.curve.ts),
+            equity=Column.view(self.curve.equity),
+            exposure=Column.view(self.curve.exposure),
             orders=list(self.manager.book.orders.values()),
             fills=list(self.manager.fills),
             trades=list(pf.trades),

@@ -29,7 +29,7 @@ from itertools import count, repeat
 from types import MappingProxyType
 from typing import Any
 
-from tradeloop.data.feed import DEFAULT_CHUNK, BarChunk, BarFeed, ChunkSource, GrowingFeed
+from tradeloop.data.feed import DEFAULT_CHUNK, BarChunk, BarFeed, ChunkSource, Column, GrowingFeed
 from tradeloop.errors import ConfigError, DataError, EngineError
 from tradeloop.execution.context import BaseContext
 from tradeloop.execution.core.cross import CrossSection, overrides_on_bars
@@ -419,9 +419,10 @@ class SyncExecutionEngine:
         return BacktestResult(
             initial_cash=pf.initial_cash,
             symbols=self.feed.symbols,
-            equity_ts=eq_ts.tolist(),
-            equity=eq.tolist(),
-            exposure=gross.tolist(),
+            # compact: views of the arrays, not millions of Python numbers
+            equity_ts=Column.view(eq_ts),
+            equity=Column.view(eq),
+            exposure=Column.view(gross),
             orders=self.manager.orders,
             fills=list(self.manager.fills),
             trades=list(pf.trades),
