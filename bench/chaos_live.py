@@ -11,7 +11,8 @@ Prints: orders sent, faults injected by kind, duplicates (must be 0), fills lost
 reconnects, 429s received, and the longest time a fill took to reach the strategy. Exits 1 if
 anything differs.
 
-Usage: ``python bench/chaos_live.py [--end DAY] [--speed X] [--rate P] [--kills K] [--seed S]``
+Usage: ``python bench/chaos_live.py [--broker alpaca|binance|ib] [--end DAY] [--speed X]
+[--rate P] [--kills K] [--seed S]``
 (defaults: the whole minute sample, about 1,500 orders, one kill; a few minutes).
 """
 
@@ -33,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rate", type=float, default=0.08, help="chance to act on a bar")
     ap.add_argument("--kills", type=int, default=1, help="SIGKILLs of the engine")
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--faults", default=DEFAULT_FAULTS)
+    ap.add_argument("--faults", default=None, help="fault plan (default: the broker's)")
+    ap.add_argument("--broker", choices=["alpaca", "binance", "ib"], default="alpaca")
     ap.add_argument("--min-orders", type=int, default=1000)
     ap.add_argument("--workdir", help="keep the run's files here (default: a temp folder)")
     args = ap.parse_args(argv)
@@ -45,18 +47,48 @@ def main(argv: list[str] | None = None) -> int:
             f"chaos: {len(feed):,} bars of {', '.join(feed.symbols)} at {args.speed:g}x, "
             f"rate {args.rate}, {args.kills} kill(s), seed {args.seed}"
         )
-        report = run_chaos(
-            workdir,
-            feed,
-            speed=args.speed,
-            rate=args.rate,
-            kills=args.kills,
-            faults=args.faults,
-            seed=args.seed,
-            min_orders=args.min_orders,
-            timeout=3600.0,
-            echo=print,
-        )
+        if args.broker == "binance":  # in-process, no SIGKILL (see testing/binance/chaos.py)
+            from tradeloop.testing.binance.chaos import DEFAULT_BINANCE_FAULTS, run_binance_chaos
+
+            report = run_binance_chaos(
+                workdir,
+                feed,
+                speed=args.speed,
+                rate=args.rate,
+                faults=args.faults or DEFAULT_BINANCE_FAULTS,
+                seed=args.seed,
+                min_orders=args.min_orders,
+                timeout=3600.0,
+                echo=print,
+            )
+        elif args.broker == "ib":
+            from tradeloop.testing.ib.chaos import DEFAULT_IB_FAULTS, run_ib_chaos
+
+            report = run_ib_chaos(
+                workdir,
+                feed,
+                speed=args.speed,
+                rate=args.rate,
+                kills=args.kills,
+                faults=args.faults or DEFAULT_IB_FAULTS,
+                seed=args.seed,
+                min_orders=args.min_orders,
+                timeout=3600.0,
+                echo=print,
+            )
+        else:
+            report = run_chaos(
+                workdir,
+                feed,
+                speed=args.speed,
+                rate=args.rate,
+                kills=args.kills,
+                faults=args.faults or DEFAULT_FAULTS,
+                seed=args.seed,
+                min_orders=args.min_orders,
+                timeout=3600.0,
+                echo=print,
+            )
     for line in report.lines():
         print("  " + line)
     for problem in report.problems[:20]:

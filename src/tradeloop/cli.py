@@ -454,6 +454,16 @@ def live(
             "http://127.0.0.1:PORT).",
         ),
     ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            "--port",
+            min=1,
+            max=65535,
+            help="TWS / IB Gateway API port, overriding broker.port (broker ib; e.g. the port "
+            "of `tradeloop ib-server`).",
+        ),
+    ] = None,
 ) -> None:
     """Run a strategy on the asynchronous engine against the configured broker (mode: live).
 
@@ -467,12 +477,19 @@ def live(
         cfg = load_config(config)
         if base_url is not None:
             from tradeloop.config import AlpacaBrokerConfig
+            from tradeloop.config.broker import BinanceBrokerConfig
 
-            if not isinstance(cfg.broker, AlpacaBrokerConfig):
+            if not isinstance(cfg.broker, AlpacaBrokerConfig | BinanceBrokerConfig):
                 raise ConfigError(
                     "--base-url", base_url, f"does not apply to broker {cfg.broker.name!r}"
                 )
             cfg.broker.base_url = base_url
+        if port is not None:
+            from tradeloop.config.broker import IBBrokerConfig
+
+            if not isinstance(cfg.broker, IBBrokerConfig):
+                raise ConfigError("--port", port, f"does not apply to broker {cfg.broker.name!r}")
+            cfg.broker.port = port
         if cfg.execution.mode != "async":
             raise ConfigError(
                 "execution.mode",
@@ -562,6 +579,120 @@ def alpaca_server(
             initial_cash=cash,
             faults=faults,
             fault_seed=fault_seed,
+            echo=typer.echo,
+        )
+
+
+@app.command("binance-server")
+def binance_server(
+    port: Annotated[int, typer.Option("--port", "-p", min=0, max=65535, help="TCP port.")] = 8766,
+    data: Annotated[
+        str,
+        typer.Option(
+            "--data", "-d", help="Bars to replay: sample:minute, sample:daily or a bar file."
+        ),
+    ] = "sample:minute",
+    speed: Annotated[
+        float,
+        typer.Option(
+            "--speed",
+            "-s",
+            min=0,
+            help="Replay pace, x the bars' own clock (0: only POST /_tradeloop/step advances it).",
+        ),
+    ] = 60.0,
+    max_seconds: Annotated[
+        float, typer.Option("--max-seconds", min=1, help="Stop after this long, whatever.")
+    ] = 3600.0,
+    linger: Annotated[
+        float, typer.Option("--linger", min=0, help="Seconds to stay up after the replay ends.")
+    ] = 30.0,
+    cash: Annotated[float, typer.Option("--cash", min=1, help="The USDT balance.")] = 100_000.0,
+    faults: Annotated[
+        str | None,
+        typer.Option(
+            "--faults",
+            help="Inject faults, e.g. 'rate_limit=0.02,error_after_accept=0.05,drop_stream=0.01'"
+            " (kinds: rate_limit, error_after_accept, timeout_after_accept, drop_stream, "
+            "duplicate_event, unknown_event, malformed_json).",
+        ),
+    ] = None,
+    fault_seed: Annotated[
+        int | None, typer.Option("--fault-seed", help="Seed of the fault plan (reproducible).")
+    ] = None,
+) -> None:
+    """Run a loopback Binance spot server on 127.0.0.1 (no account, no network).
+
+    It speaks the REST subset, WebSocket API user-data subscription and kline streams that
+    ccxt's binance uses, lists the data's symbols as USDT pairs (ACME -> ACMEUSDT), replays the
+    bars and fills orders with tradeloop's own matching. Point `tradeloop live --base-url`
+    (broker binance) or ccxt at it; its test keys are public.
+    """
+    with _errors_as_exit():
+        from tradeloop.execution.factory import require_async_available
+
+        require_async_available("binance-server", "aiohttp")
+        from tradeloop.testing.binance.cli import run_server
+
+        run_server(
+            port,
+            data,
+            speed,
+            max_seconds,
+            linger=linger,
+            initial_cash=cash,
+            faults=faults,
+            fault_seed=fault_seed,
+            echo=typer.echo,
+        )
+
+
+@app.command("ib-server")
+def ib_server(
+    port: Annotated[int, typer.Option("--port", "-p", min=0, max=65535, help="TCP port.")] = 7497,
+    data: Annotated[
+        str,
+        typer.Option(
+            "--data", "-d", help="Bars to replay: sample:minute, sample:daily or a bar file."
+        ),
+    ] = "sample:minute",
+    speed: Annotated[
+        float,
+        typer.Option("--speed", "-s", min=0, help="Replay pace, x the bars' own clock."),
+    ] = 60.0,
+    max_seconds: Annotated[
+        float, typer.Option("--max-seconds", min=1, help="Stop after this long, whatever.")
+    ] = 3600.0,
+    linger: Annotated[
+        float, typer.Option("--linger", min=0, help="Seconds to stay up after the replay ends.")
+    ] = 30.0,
+    cash: Annotated[float, typer.Option("--cash", min=1, help="The account's cash.")] = 100_000.0,
+    faults: Annotated[
+        str | None,
+        typer.Option(
+            "--faults",
+            help="Inject faults, e.g. 'drop_connection=0.02,reject=0.01,seed=7' (kinds: "
+            "drop_connection, reject, delay, restart, connectivity).",
+        ),
+    ] = None,
+) -> None:
+    """Run a loopback fake of TWS / IB Gateway on 127.0.0.1 (no account, no network).
+
+    It speaks the TWS socket protocol (server version 178 or 157), replays the bars as
+    real-time bars and fills orders with tradeloop's own matching. Point `tradeloop live
+    --port` (broker ib) or ib_async at it.
+    """
+    with _errors_as_exit():
+        from tradeloop.testing.ib.cli import run_server
+
+        run_server(
+            port,
+            data,
+            speed,
+            max_seconds,
+            linger=linger,
+            initial_cash=cash,
+            faults=faults,
             echo=typer.echo,
         )
 

@@ -18,7 +18,14 @@ if TYPE_CHECKING:
     from tradeloop.data.feed import BarFeed
     from tradeloop.execution.async_protocols import AsyncBroker
 
-__all__ = ["AlpacaBrokerConfig", "BrokerSection", "SimulatedBrokerConfig", "build_broker"]
+__all__ = [
+    "AlpacaBrokerConfig",
+    "BinanceBrokerConfig",
+    "BrokerSection",
+    "IBBrokerConfig",
+    "SimulatedBrokerConfig",
+    "build_broker",
+]
 
 
 def _default_name(value: Any) -> Any:
@@ -69,8 +76,57 @@ class AlpacaBrokerConfig(_Section):
         return False
 
 
+class IBBrokerConfig(_Section):
+    """``ib``: Interactive Brokers through TWS or IB Gateway (``pip install 'tradeloop[ib]'``).
+    TWS holds the login, so there are no keys here: ``host``/``port`` of its API socket (7497:
+    TWS paper, 4002: Gateway paper; or ``tradeloop live --port``, e.g. the loopback server of
+    ``tradeloop ib-server``), the API ``client_id`` and, with several accounts, ``account``.
+    ``bar_seconds``: the bar size TWS's 5-second real-time bars are folded into."""
+
+    name: Literal["ib"]
+    host: str = "127.0.0.1"
+    port: int = Field(7497, ge=1, le=65535)
+    client_id: int = Field(1, ge=0)
+    account: str | None = None
+    connect_timeout: Number = Field(10.0, gt=0)
+    order_timeout: Number = Field(5.0, gt=0)
+    bar_seconds: int = Field(60, ge=5, multiple_of=5)
+
+    @property
+    def needs_data(self) -> bool:
+        return False
+
+
+class BinanceBrokerConfig(_Section):
+    """``binance``: Binance spot through ccxt (``pip install 'tradeloop[binance]'``); the testnet
+    unless ``testnet: false``. Symbols are pair ids (``BTCUSDT``; the loopback server lists its
+    sample symbols as ``ACMEUSDT`` ...), bars come from its kline stream at ``interval``. Keys
+    are read from ``key_env`` / ``secret_env`` (default ``BINANCE_API_KEY`` /
+    ``BINANCE_API_SECRET``) or from ``key_file``; ``base_url`` (or ``tradeloop live
+    --base-url``) points everything elsewhere, e.g. at ``tradeloop binance-server``, whose
+    public test keys are used when no keys are set and the URL is a loopback one."""
+
+    name: Literal["binance"]
+    testnet: bool = True
+    base_url: str | None = None
+    key_env: str = Field("BINANCE_API_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    secret_env: str = Field("BINANCE_API_SECRET", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    key_file: Path | None = None
+    interval: Literal["1s", "1m", "3m", "5m", "15m", "1h", "1d"] = "1m"
+    quote: str = Field("USDT", min_length=2)
+    weight_limit: int = Field(6000, ge=1)
+    recv_window: int = Field(5000, ge=1, le=60000)
+    timeout: Number = Field(10.0, gt=0)
+    ban_wait: Number = Field(120.0, ge=0)
+    data_watchdog: Number | None = Field(180.0, gt=0)
+
+    @property
+    def needs_data(self) -> bool:
+        return False
+
+
 BrokerSection = Annotated[
-    SimulatedBrokerConfig | AlpacaBrokerConfig,
+    SimulatedBrokerConfig | AlpacaBrokerConfig | IBBrokerConfig | BinanceBrokerConfig,
     BeforeValidator(_default_name),
     Field(discriminator="name"),
 ]
@@ -83,6 +139,10 @@ def build_broker(cfg: TradeloopConfig, feed: BarFeed | None = None) -> AsyncBrok
     section = cfg.broker
     if isinstance(section, AlpacaBrokerConfig):
         return _build_alpaca(section, cfg.data.symbols or [])
+    if isinstance(section, IBBrokerConfig):
+        return _build_ib(section, cfg.data.symbols or [])
+    if isinstance(section, BinanceBrokerConfig):
+        return _build_binance(section, cfg.data.symbols or [])
     from tradeloop.config.data import build_feed
     from tradeloop.config.loader import build_engine_kwargs
     from tradeloop.execution.asynchronous.brokers.simulated import SimulatedBroker
@@ -154,4 +214,75 @@ def _build_alpaca(section: AlpacaBrokerConfig, symbols: list[str]) -> AsyncBroke
         symbols=symbols,
         data_watchdog=section.data_watchdog,
         connection_limit_wait=section.connection_limit_wait,
+    )
+
+
+def _build_ib(section: IBBrokerConfig, symbols: list[str]) -> AsyncBroker:
+    from tradeloop.errors import ConfigError
+
+    try:
+        import ib_async  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            "broker.name", "ib", "the IB broker needs ib_async: pip install 'tradeloop[ib]'"
+        ) from None
+    from tradeloop.execution.asynchronous.brokers.ib.broker import IBBroker, IBSettings
+
+    settings = IBSettings(
+        host=section.host,
+        port=section.port,
+        client_id=section.client_id,
+        account=section.account or "",
+        connect_timeout=float(section.connect_timeout),
+        order_timeout=float(section.order_timeout),
+        bar_seconds=section.bar_seconds,
+    )
+    return IBBroker(settings, symbols=symbols)
+
+
+def _build_binance(section: BinanceBrokerConfig, symbols: list[str]) -> AsyncBroker:
+    import os
+
+    from tradeloop.errors import ConfigError
+
+    try:
+        import ccxt  # type: ignore[import-untyped]  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            "broker.name",
+            "binance",
+            "the Binance broker needs ccxt: pip install 'tradeloop[binance]'",
+        ) from None
+    from tradeloop.execution.asynchronous.brokers.binance.broker import BinanceBroker
+    from tradeloop.execution.asynchronous.brokers.binance.config import BinanceConfig
+    from tradeloop.execution.asynchronous.components.broker_config import _is_loopback
+
+    kw: dict[str, Any] = {}
+    if section.key_file is not None:
+        keys = read_key_file(section.key_file)
+        kw["api_key"] = keys.get(section.key_env)
+        kw["secret"] = keys.get(section.secret_env)
+    has_env = os.environ.get(section.key_env) and os.environ.get(section.secret_env)
+    loopback = section.base_url is not None and _is_loopback(section.base_url)
+    if not kw.get("api_key") and not has_env and loopback:
+        from tradeloop.testing.binance.server import DEFAULT_API_KEY, DEFAULT_SECRET
+
+        kw["api_key"], kw["secret"] = DEFAULT_API_KEY, DEFAULT_SECRET  # public, loopback only
+    config = BinanceConfig(
+        testnet=section.testnet,
+        base_url=section.base_url,
+        key_env=section.key_env,
+        secret_env=section.secret_env,
+        weight_limit=section.weight_limit,
+        timeout=float(section.timeout),
+        recv_window=section.recv_window,
+        quote=section.quote,
+        ban_wait=float(section.ban_wait),
+        **kw,
+    )
+    return BinanceBroker(
+        config,
+        symbols=symbols,
+        interval=section.interval,
+        data_watchdog=None if section.data_watchdog is None else float(section.data_watchdog),
     )

@@ -87,6 +87,7 @@ from tradeloop.testing.alpaca.exchange import (
     ERR_RATE_LIMIT,
     AlpacaError,
 )
+from tradeloop.testing.faultdice import check_next_count, check_probability, check_seed
 
 if TYPE_CHECKING:
     from tradeloop.testing.alpaca.app import AlpacaApp
@@ -152,20 +153,11 @@ def _names() -> str:
 
 
 def _probability(kind: str, value: object) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or not 0.0 <= value <= 1.0
-    ):
-        raise ConfigError(_field(kind), value, "must be a probability from 0 to 1")
-    return float(value)
+    return check_probability(_field(kind), value)
 
 
 def _next_count(kind: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigError(f"{_field(kind)}.next", value, "must be an integer >= 0")
-    return value
+    return check_next_count(_field(kind), value)
 
 
 def _seconds(name: str, value: object, *, allow_none: bool = False) -> float | None:
@@ -207,12 +199,7 @@ def _settings() -> str:
     return ", ".join((*FAULT_SETTINGS, "seed"))
 
 
-def _seed(value: object) -> int | random.Random | None:
-    if value is None or isinstance(value, random.Random):
-        return value
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError("faults.seed", value, "must be an integer (or a random.Random)")
-    return value
+_seed = check_seed
 
 
 # ------------------------------------------------------------------------------ the plan

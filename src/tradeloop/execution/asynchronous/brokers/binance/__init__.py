@@ -1,0 +1,1 @@
+"""Binance spot through ccxt (pinned): :class:`~.broker.BinanceBroker` and its parts."""
