@@ -9,6 +9,11 @@ with the order (``order.legs``, each with ``parent_id``). A leg joins the open s
 active (``accepted``); a ``held`` leg waits for its entry's fill. The exits of one order share one
 quantity: the entry's filled quantity (bracket, oto) or the oco's, less what the exits have
 filled, and :meth:`OrderBook.resize_exits` keeps every open exit sized to that.
+
+Cost: nothing here that a submission or a fill calls walks the orders of other symbols. The book
+counts its open orders (:attr:`OrderBook.open_count`), drops a symbol's bucket once its last open
+order ends, and notes in :attr:`OrderBook.touched` every symbol whose open orders changed (the
+exchange's buying-power reservations recompute only those).
 """
 
 from __future__ import annotations
@@ -73,7 +78,9 @@ class OrderBook:
         "client_id_prefix",
         "id_prefix",
         "open",
+        "open_count",
         "orders",
+        "touched",
         "validator",
     )
 
@@ -86,7 +93,12 @@ class OrderBook:
         self.id_prefix = id_prefix
         self.client_id_prefix = client_id_prefix
         self.orders: dict[str, Order] = {}
+        # the open orders by symbol, in the order they opened (a symbol with none has no entry)
         self.open: dict[str, list[Order]] = {}
+        self.open_count = 0  # how many orders ``open`` holds
+        # symbols whose open orders changed (joined, left, filled, resized) since the owner of
+        # this set last emptied it: what buying-power reservations must look at again
+        self.touched: set[str] = set()
         self._client_ids: dict[str, Order] = {}
         self._seq = 0
 
@@ -319,6 +331,8 @@ class OrderBook:
         self._client_ids[order.client_order_id] = order
         if order.is_open and not (order.parent_id is not None and order.status in _WAITING):
             self.open.setdefault(order.symbol, []).append(order)
+            self.open_count += 1
+            self.touched.add(order.symbol)
         for leg in order.legs:
             self.register(leg)
 
@@ -386,14 +400,21 @@ class OrderBook:
         transition(order, status, now)
         if reason is not None:
             order.reject_reason = reason
+        symbol = order.symbol
         if not order.is_open:
-            bucket = self.open.get(order.symbol)
+            bucket = self.open.get(symbol)
             if bucket is not None and order in bucket:
                 bucket.remove(order)
+                self.open_count -= 1
+                self.touched.add(symbol)
+                if not bucket:
+                    del self.open[symbol]
         elif order.parent_id is not None and status is _ACCEPTED:
-            bucket = self.open.setdefault(order.symbol, [])
+            bucket = self.open.setdefault(symbol, [])
             if order not in bucket:  # a leg becomes active
                 bucket.append(order)
+                self.open_count += 1
+                self.touched.add(symbol)
 
     def record_fill(
         self, order: Order, qty: float, price: float, commission: float, now: int
@@ -413,6 +434,7 @@ class OrderBook:
         order.avg_fill_price = price if avg is None else (avg * prev + price * qty) / filled
         order.commission += commission
         order.filled_qty = order.qty if done else filled
+        self.touched.add(order.symbol)
         self.set_status(order, target, now)
 
     def record_late_fill(
@@ -441,7 +463,8 @@ class OrderBook:
         """Signed quantity that open orders would add per symbol, and those orders in book order.
 
         Linked exits (a bracket's take-profit and stop-loss, an oco's two orders) close the same
-        shares, at most one of them can trade them: each group counts once."""
+        shares, at most one of them can trade them: each group counts once. O(open orders): a
+        submission asks :meth:`commitments_of` about its own symbol instead."""
         pending: dict[str, float] = {}
         orders: list[Order] = []
         groups: set[str] | None = None
@@ -458,6 +481,29 @@ class OrderBook:
                     groups.add(key)
                 pending[o.symbol] = pending.get(o.symbol, 0.0) + o.side.sign * o.remaining_qty
                 orders.append(o)
+        return pending, orders
+
+    def commitments_of(self, symbol: str, ignore: Order | None = None) -> tuple[float, list[Order]]:
+        """:meth:`commitments` for ``symbol`` alone: the signed quantity its open orders would
+        add and those orders in book order (O(open orders on ``symbol``))."""
+        bucket = self.open.get(symbol)
+        if not bucket:
+            return 0.0, []
+        pending = 0.0
+        orders: list[Order] = []
+        groups: set[str] | None = None
+        for o in bucket:
+            if o is ignore:
+                continue
+            if o.order_class is not _SIMPLE and o.is_exit_leg:
+                key = o.parent_id or o.id
+                if groups is None:
+                    groups = set()
+                elif key in groups:
+                    continue
+                groups.add(key)
+            pending += o.side.sign * o.remaining_qty
+            orders.append(o)
         return pending, orders
 
     # -- order classes -------------------------------------------------------------------------
@@ -510,4 +556,5 @@ class OrderBook:
             for m in group:
                 if m is not filled and m.status in _ACTIVE:
                     m.qty = m.filled_qty + rest
+                    self.touched.add(m.symbol)
         return max(rest, 0.0)

@@ -52,6 +52,7 @@ from tradeloop.execution.core.book import OrderBook
 from tradeloop.execution.core.costs import NoCommission, NoSlippage
 from tradeloop.execution.core.matching import match, touch_point
 from tradeloop.execution.core.portfolio import Portfolio
+from tradeloop.execution.core.reservations import Reservations
 from tradeloop.execution.core.risk import RiskManager, risk_reason
 from tradeloop.execution.core.validation import OrderValidator
 from tradeloop.execution.sync_protocols import CommissionModel, ExecutionListener, SlippageModel
@@ -94,6 +95,7 @@ class SimulatedExchange:
         "listener",
         "participation_rate",
         "portfolio",
+        "reservations",
         "risk",
         "slippage",
     )
@@ -124,6 +126,9 @@ class SimulatedExchange:
         self.risk = risk
         self.fills: list[Fill] = []
         self.last_prices: dict[str, float] = {}
+        # what open orders reserve, kept per symbol: a submission costs O(1) in the number of
+        # symbols and open orders (process_bar tells it which prices moved)
+        self.reservations = Reservations(self.book, portfolio, self.last_prices)
         self._exec_seq = 0
 
     # -- commands ------------------------------------------------------------------------------
@@ -208,12 +213,15 @@ class SimulatedExchange:
             ref = order.limit_price or order.stop_price or prices.get(order.symbol, 0.0)
         if ref <= 0.0:
             return None
-        pending, open_orders = self.book.commitments(ignore=ignore)
-        reserved = self.portfolio.committed(open_orders, prices)
+        if fallback_prices:  # prices of its own: the full count (a venue's, not a backtest's)
+            pending_by, open_orders = self.book.commitments(ignore=ignore)
+            reserved = self.portfolio.committed(open_orders, prices)
+            pending = pending_by.get(order.symbol, 0.0)
+        else:
+            pending = self.book.commitments_of(order.symbol, ignore)[0]
+            reserved = self.reservations.reserved(ignore)
         fee = self.commission.compute(order, order.qty, self.portfolio.estimate_price(order, ref))
-        return self.portfolio.reject_reason(
-            order, ref, reserved, pending.get(order.symbol, 0.0), fee
-        )
+        return self.portfolio.reject_reason(order, ref, reserved, pending, fee)
 
     def risk_reason(self, order: Order, now: int, ignore: Order | None = None) -> str | None:
         """Why :attr:`risk` refuses ``order`` at ``now`` (``None``: it passes, or no risk is set).
@@ -326,6 +334,9 @@ class SimulatedExchange:
             if (tif is TimeInForce.IOC or tif is TimeInForce.FOK) and order.is_open:
                 book.set_status(order, OrderStatus.CANCELED, ts)
                 listener.on_order_update(order)
+        # the symbol's price moves to this bar's close once it is matched (after any callback
+        # made here): what its open orders reserve must be looked at again
+        self.reservations.touch(symbol)
 
     def _closable(self, order: Order) -> float:
         """How much of its symbol's position ``order`` (an exit) can close."""

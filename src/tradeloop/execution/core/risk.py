@@ -321,9 +321,7 @@ def risk_reason(
                     continue
                 groups.add(key)
             pending += o.remaining_qty
-    open_count = 0
-    for bucket in book.open.values():
-        open_count += len(bucket)
+    open_count = book.open_count  # kept by the book: O(1), not a walk over every symbol
     if ignore is not None and ignore.is_open:
         open_count -= 1
     return risk.check(
