@@ -539,7 +539,10 @@ class SyncExecutionEngine:
         i = start
         try:
             for i, ts, si, r in zip(count(start), ts_list, sym_list, row_list):  # noqa: B007
-                if ts != last_ts:
+                if ts != last_ts:  # once per timestamp: the curve's point, the clock, risk
+                    if k >= 0:  # the previous timestamp is complete: its equity point
+                        eq[k] = pf.cash + pf.market_value
+                        gross[k] = pf.gross_exposure
                     if cross and on_bars is not None:  # the previous timestamp is complete
                         self._flushing = True  # a failure here is the previous bar's
                         on_bars(ctx, cross_view)
@@ -550,9 +553,9 @@ class SyncExecutionEngine:
                     k += 1
                     last_ts = ts
                     eq_ts[k] = ts
+                    ctx.now = ts
                     if observe is not None:
                         observe(ts, pf.cash + pf.market_value)
-                ctx.now = ts
                 sym = symbols[si]
                 w = cols[si]
                 c = w[3][r]
@@ -573,12 +576,13 @@ class SyncExecutionEngine:
                     drain()
                 if on_bars is not None:
                     cross[sym] = bar
-                eq[k] = pf.cash + pf.market_value
-                gross[k] = pf.gross_exposure
         except BaseException:
             # where it stopped (bar i unfinished; on_bars: the bar before), for partial results
             self._at = (k, i - 1 if self._flushing else i)
             raise
+        if k >= 0:  # the last timestamp reached (the next chunk may hold more of its bars)
+            eq[k] = pf.cash + pf.market_value
+            gross[k] = pf.gross_exposure
         return k
 
 
