@@ -254,9 +254,15 @@ class BarDataset(ChunkSource):
     def batches(self, sym: str) -> Iterator[_Arrays]:
         """``(ts, open, high, low, close, volume)`` arrays of ``sym``, batch by batch, checked."""
         import pyarrow as pa
+        import pyarrow.dataset as ds
 
         names = self._names
         cols = [names["ts"], *(names[f] for f in _FIELDS)]
+        extra: dict[str, Any] = {}
+        if isinstance(self._dataset.format, ds.ParquetFileFormat):
+            # read column chunks as the batches need them: pre-buffering (the default) holds
+            # every row group of a file read so far, so memory grew with the data's length
+            extra["fragment_scan_options"] = ds.ParquetFragmentScanOptions(pre_buffer=False)
         scanner = self._dataset.scanner(
             columns=cols,
             filter=self._symbol_filter(sym),
@@ -264,6 +270,7 @@ class BarDataset(ChunkSource):
             batch_readahead=1,  # bounded memory: one batch ahead per symbol, not sixteen
             fragment_readahead=1,
             use_threads=False,
+            **extra,
         )
         last: int | None = None
         ts_type = self._ts_type
