@@ -24,7 +24,6 @@ import contextlib
 import ipaddress
 import logging
 import os
-import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -50,6 +49,7 @@ from tradeloop.testing.alpaca.app import (
 )
 from tradeloop.testing.alpaca.exchange import AlpacaVenue, RateLimitWindow
 from tradeloop.testing.alpaca.faults import FaultInjector, FaultPlan
+from tradeloop.testing.thread import ServerThread
 
 __all__ = ["AlpacaServer", "AlpacaServerThread", "DataLike", "StepResult", "load_data"]
 
@@ -458,7 +458,7 @@ class AlpacaServer:
         return out
 
 
-class AlpacaServerThread:
+class AlpacaServerThread(ServerThread[AlpacaServer]):
     """An :class:`AlpacaServer` on its own event loop in a background thread, for synchronous
     code (a blocking client, a test)::
 
@@ -471,11 +471,7 @@ class AlpacaServerThread:
     """
 
     def __init__(self, data: DataLike, **options: Any) -> None:
-        self.server = AlpacaServer(data, **options)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
+        super().__init__(AlpacaServer(data, **options), "tradeloop-alpaca-server")
 
     @property
     def url(self) -> str:
@@ -492,85 +488,6 @@ class AlpacaServerThread:
     def port(self) -> int:
         return self.server.port
 
-    @property
-    def thread(self) -> threading.Thread | None:
-        return self._thread
-
-    def start(self, timeout: float = 10.0) -> AlpacaServerThread:
-        """Start the thread and wait until the server listens."""
-        if self._thread is not None:
-            raise EngineError("AlpacaServerThread: a server starts once")
-        self._thread = threading.Thread(
-            target=self._run, name="tradeloop-alpaca-server", daemon=True
-        )
-        self._thread.start()
-        if not self._ready.wait(timeout):
-            self.stop()
-            raise EngineError(f"AlpacaServerThread: the server did not start in {timeout:g} s")
-        if self._error is not None:
-            self._thread.join(timeout)
-            raise self._error
-        return self
-
-    def _run(self) -> None:
-        async def main() -> None:
-            self._loop = asyncio.get_running_loop()
-            try:
-                await self.server.start()
-            except BaseException as exc:
-                self._error = exc
-                return
-            finally:
-                self._ready.set()
-            await self.server.wait_closed()
-
-        asyncio.run(main())
-
-    def call(self, make: Callable[[], Awaitable[T]], timeout: float = 30.0) -> T:
-        """Run ``make()`` on the server's loop and wait for its result."""
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            raise EngineError("AlpacaServerThread: the server is not running")
-
-        async def run() -> T:
-            return await make()
-
-        return asyncio.run_coroutine_threadsafe(run(), loop).result(timeout)
-
     def step(self, bars: int = 1, timeout: float = 30.0) -> StepResult:
         """:meth:`AlpacaServer.step`, from this thread."""
         return self.call(lambda: self.server.step(bars), timeout)
-
-    def state(self, timeout: float = 30.0) -> JSON:
-        """:meth:`AlpacaServer.state`, read on the server's loop."""
-
-        async def read() -> JSON:
-            return self.server.state()
-
-        return self.call(read, timeout)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop the server and join the thread (raises if it does not end in ``timeout``)."""
-        thread = self._thread
-        if thread is None:
-            return
-        loop = self._loop
-        if thread.is_alive() and loop is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: it stopped
-                future = asyncio.run_coroutine_threadsafe(self.server.stop(), loop)
-                with contextlib.suppress(Exception):
-                    future.result(timeout)
-        thread.join(timeout)
-        if thread.is_alive():
-            raise EngineError(f"AlpacaServerThread: the server thread did not end in {timeout:g} s")
-
-    def __enter__(self) -> AlpacaServerThread:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

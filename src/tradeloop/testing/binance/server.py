@@ -40,7 +40,6 @@ import json
 import logging
 import math
 import os
-import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from types import TracebackType
@@ -57,6 +56,7 @@ from tradeloop.execution.types import Bar
 from tradeloop.testing.alpaca.faults import FaultPlan
 from tradeloop.testing.alpaca.server import _check_loopback, load_data
 from tradeloop.testing.binance.venue import BinanceError, BinanceVenue, pair_name
+from tradeloop.testing.thread import ServerThread
 
 __all__ = [
     "DEFAULT_API_KEY",
@@ -750,74 +750,15 @@ class BinanceServer:
         return web.json_response({"dropped": await self.drop_streams()})
 
 
-class BinanceServerThread:
+class BinanceServerThread(ServerThread["BinanceServer"]):
     """A :class:`BinanceServer` on its own event loop in a thread (for synchronous code and the
     chaos bench). ``with BinanceServerThread(data, ...) as server: ...``."""
 
-    def __init__(self, data: BarFeed | str | os.PathLike[str] = "sample:minute", **options: Any):
-        self._data = data
-        self._options = options
-        self.server: BinanceServer | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
+    def __init__(
+        self, data: BarFeed | str | os.PathLike[str] = "sample:minute", **options: Any
+    ) -> None:
+        super().__init__(BinanceServer(data, **options), "tradeloop-binance-server")
 
     @property
     def url(self) -> str:
-        assert self.server is not None
         return self.server.url
-
-    def start(self, timeout: float = 10.0) -> BinanceServerThread:
-        self._thread = threading.Thread(target=self._run, name="binance-server", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(timeout):
-            raise EngineError("BinanceServerThread: the server did not start in time")
-        if self._error is not None:
-            raise self._error
-        return self
-
-    def _run(self) -> None:
-        async def main() -> None:
-            try:
-                self.server = BinanceServer(self._data, **self._options)
-                await self.server.start()
-            except BaseException as exc:
-                self._error = exc
-                self._ready.set()
-                return
-            self._loop = asyncio.get_running_loop()
-            self._ready.set()
-            await self.server.wait_closed()
-
-        asyncio.run(main())
-
-    def call(self, make: Callable[[], Awaitable[T]], timeout: float = 30.0) -> T:
-        assert self._loop is not None
-
-        async def run() -> T:
-            return await make()
-
-        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout)
-
-    def state(self) -> JSON:
-        assert self.server is not None
-        server = self.server
-
-        async def read() -> JSON:
-            return server.state()
-
-        return self.call(read)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self._loop is not None and self.server is not None and not self.server.closed:
-            with contextlib.suppress(Exception):
-                self.call(self.server.stop, timeout)
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def __enter__(self) -> BinanceServerThread:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

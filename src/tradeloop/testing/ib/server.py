@@ -30,9 +30,8 @@ import asyncio
 import contextlib
 import logging
 import os
-import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, TypeVar
@@ -44,6 +43,7 @@ from tradeloop.execution.types import Bar
 from tradeloop.testing.ib import wire
 from tradeloop.testing.ib.faults import IBFaultPlan
 from tradeloop.testing.ib.venue import IBVenue, VenueEvent
+from tradeloop.testing.thread import ServerThread
 
 __all__ = ["SUPPORTED_VERSIONS", "IBServer", "IBServerThread"]
 
@@ -610,85 +610,13 @@ _HANDLERS: dict[str, Callable[[IBServer, _Conn, list[str]], None]] = {
 }
 
 
-class IBServerThread:
+class IBServerThread(ServerThread["IBServer"]):
     """An :class:`IBServer` on its own event loop in a background thread (for synchronous code
     such as the chaos run). ``options`` are :class:`IBServer`'s."""
 
     def __init__(self, data: BarFeed | str, **options: Any) -> None:
-        self.server = IBServer(data, **options)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
+        super().__init__(IBServer(data, **options), "tradeloop-ib-server")
 
     @property
     def port(self) -> int:
         return self.server.port
-
-    def start(self, timeout: float = 10.0) -> IBServerThread:
-        if self._thread is not None:
-            raise EngineError("IBServerThread: a server starts once")
-        self._thread = threading.Thread(target=self._run, name="tradeloop-ib-server", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(timeout):
-            self.stop()
-            raise EngineError(f"IBServerThread: the server did not start in {timeout:g} s")
-        if self._error is not None:
-            self._thread.join(timeout)
-            raise self._error
-        return self
-
-    def _run(self) -> None:
-        async def main() -> None:
-            self._loop = asyncio.get_running_loop()
-            try:
-                await self.server.start()
-            except BaseException as exc:
-                self._error = exc
-                return
-            finally:
-                self._ready.set()
-            await self.server.wait_closed()
-
-        asyncio.run(main())
-
-    def call(self, make: Callable[[], Awaitable[T]], timeout: float = 30.0) -> T:
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            raise EngineError("IBServerThread: the server is not running")
-
-        async def run() -> T:
-            return await make()
-
-        return asyncio.run_coroutine_threadsafe(run(), loop).result(timeout)
-
-    def state(self, timeout: float = 30.0) -> dict[str, Any]:
-        async def read() -> dict[str, Any]:
-            return self.server.state()
-
-        return self.call(read, timeout)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        thread = self._thread
-        if thread is None:
-            return
-        loop = self._loop
-        if thread.is_alive() and loop is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):
-                future = asyncio.run_coroutine_threadsafe(self.server.stop(), loop)
-                with contextlib.suppress(Exception):
-                    future.result(timeout)
-        thread.join(timeout)
-        if thread.is_alive():
-            raise EngineError(f"IBServerThread: the server thread did not end in {timeout:g} s")
-
-    def __enter__(self) -> IBServerThread:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
