@@ -520,31 +520,43 @@ def live(
                 typer.echo(str(path))
 
 
+# the options the three loopback servers share (each command sets its own default port)
+_PortOpt = Annotated[int, typer.Option("--port", "-p", min=0, max=65535, help="TCP port.")]
+_DataOpt = Annotated[
+    str,
+    typer.Option("--data", "-d", help="Bars to replay: sample:minute, sample:daily or a bar file."),
+]
+_SpeedOpt = Annotated[
+    float,
+    typer.Option(
+        "--speed",
+        "-s",
+        min=0,
+        help="Replay pace, x the bars' own clock (0: the bars advance only when stepped).",
+    ),
+]
+_MaxSecondsOpt = Annotated[
+    float, typer.Option("--max-seconds", min=1, help="Stop after this long, whatever.")
+]
+_LingerOpt = Annotated[
+    float, typer.Option("--linger", min=0, help="Seconds to stay up after the replay ends.")
+]
+_CashOpt = Annotated[
+    float, typer.Option("--cash", min=1, help="The account's cash (Binance: its USDT balance).")
+]
+_FaultSeedOpt = Annotated[
+    int | None, typer.Option("--fault-seed", help="Seed of the fault plan (reproducible).")
+]
+
+
 @app.command("alpaca-server")
 def alpaca_server(
-    port: Annotated[int, typer.Option("--port", "-p", min=0, max=65535, help="TCP port.")] = 8765,
-    data: Annotated[
-        str,
-        typer.Option(
-            "--data", "-d", help="Bars to replay: sample:minute, sample:daily or a bar file."
-        ),
-    ] = "sample:minute",
-    speed: Annotated[
-        float,
-        typer.Option(
-            "--speed",
-            "-s",
-            min=0,
-            help="Replay pace, x the bars' own clock (0: only POST /_tradeloop/step advances).",
-        ),
-    ] = 60.0,
-    max_seconds: Annotated[
-        float, typer.Option("--max-seconds", min=1, help="Stop after this long, whatever.")
-    ] = 3600.0,
-    linger: Annotated[
-        float, typer.Option("--linger", min=0, help="Seconds to stay up after the replay ends.")
-    ] = 30.0,
-    cash: Annotated[float, typer.Option("--cash", min=1, help="The account's cash.")] = 100_000.0,
+    port: _PortOpt = 8765,
+    data: _DataOpt = "sample:minute",
+    speed: _SpeedOpt = 60.0,
+    max_seconds: _MaxSecondsOpt = 3600.0,
+    linger: _LingerOpt = 30.0,
+    cash: _CashOpt = 100_000.0,
     faults: Annotated[
         str | None,
         typer.Option(
@@ -554,9 +566,7 @@ def alpaca_server(
             "reject_reconnect, duplicate_event, reorder_events, unknown_event, malformed_json).",
         ),
     ] = None,
-    fault_seed: Annotated[
-        int | None, typer.Option("--fault-seed", help="Seed of the fault plan (reproducible).")
-    ] = None,
+    fault_seed: _FaultSeedOpt = None,
 ) -> None:
     """Run a loopback Alpaca-compatible server on 127.0.0.1 (no account, no network).
 
@@ -585,29 +595,12 @@ def alpaca_server(
 
 @app.command("binance-server")
 def binance_server(
-    port: Annotated[int, typer.Option("--port", "-p", min=0, max=65535, help="TCP port.")] = 8766,
-    data: Annotated[
-        str,
-        typer.Option(
-            "--data", "-d", help="Bars to replay: sample:minute, sample:daily or a bar file."
-        ),
-    ] = "sample:minute",
-    speed: Annotated[
-        float,
-        typer.Option(
-            "--speed",
-            "-s",
-            min=0,
-            help="Replay pace, x the bars' own clock (0: only POST /_tradeloop/step advances it).",
-        ),
-    ] = 60.0,
-    max_seconds: Annotated[
-        float, typer.Option("--max-seconds", min=1, help="Stop after this long, whatever.")
-    ] = 3600.0,
-    linger: Annotated[
-        float, typer.Option("--linger", min=0, help="Seconds to stay up after the replay ends.")
-    ] = 30.0,
-    cash: Annotated[float, typer.Option("--cash", min=1, help="The USDT balance.")] = 100_000.0,
+    port: _PortOpt = 8766,
+    data: _DataOpt = "sample:minute",
+    speed: _SpeedOpt = 60.0,
+    max_seconds: _MaxSecondsOpt = 3600.0,
+    linger: _LingerOpt = 30.0,
+    cash: _CashOpt = 100_000.0,
     faults: Annotated[
         str | None,
         typer.Option(
@@ -617,9 +610,7 @@ def binance_server(
             "duplicate_event, unknown_event, malformed_json).",
         ),
     ] = None,
-    fault_seed: Annotated[
-        int | None, typer.Option("--fault-seed", help="Seed of the fault plan (reproducible).")
-    ] = None,
+    fault_seed: _FaultSeedOpt = None,
 ) -> None:
     """Run a loopback Binance spot server on 127.0.0.1 (no account, no network).
 
@@ -649,24 +640,12 @@ def binance_server(
 
 @app.command("ib-server")
 def ib_server(
-    port: Annotated[int, typer.Option("--port", "-p", min=0, max=65535, help="TCP port.")] = 7497,
-    data: Annotated[
-        str,
-        typer.Option(
-            "--data", "-d", help="Bars to replay: sample:minute, sample:daily or a bar file."
-        ),
-    ] = "sample:minute",
-    speed: Annotated[
-        float,
-        typer.Option("--speed", "-s", min=0, help="Replay pace, x the bars' own clock."),
-    ] = 60.0,
-    max_seconds: Annotated[
-        float, typer.Option("--max-seconds", min=1, help="Stop after this long, whatever.")
-    ] = 3600.0,
-    linger: Annotated[
-        float, typer.Option("--linger", min=0, help="Seconds to stay up after the replay ends.")
-    ] = 30.0,
-    cash: Annotated[float, typer.Option("--cash", min=1, help="The account's cash.")] = 100_000.0,
+    port: _PortOpt = 7497,
+    data: _DataOpt = "sample:minute",
+    speed: _SpeedOpt = 60.0,
+    max_seconds: _MaxSecondsOpt = 3600.0,
+    linger: _LingerOpt = 30.0,
+    cash: _CashOpt = 100_000.0,
     faults: Annotated[
         str | None,
         typer.Option(
