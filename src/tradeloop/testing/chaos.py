@@ -148,6 +148,38 @@ def _journal_orders(path: Path) -> int:
         return 0
 
 
+def wind_down(
+    proc: subprocess.Popen[bytes],
+    workdir: Path,
+    journal_path: Path,
+    last_bar: int,
+    deadline: float,
+    segment: int,
+) -> None:
+    """The replay is over: let the engine work through the bars it has (faults slow it down)
+    until its progress file shows ``last_bar``, let it settle (no new journaled order for 3 s),
+    then stop it cleanly with SIGINT; :class:`EngineError` if it does not exit 0."""
+    progress = workdir / "progress.txt"
+    while time.monotonic() < deadline and proc.poll() is None:
+        text = progress.read_text() if progress.exists() else ""
+        if text.strip().isdigit() and int(text) >= last_bar:
+            break
+        time.sleep(0.5)
+    quiet_since = time.monotonic()
+    last = _journal_orders(journal_path)
+    while time.monotonic() - quiet_since < 3.0 and time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = _journal_orders(journal_path)
+        if now != last:
+            last, quiet_since = now, time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    proc.wait(max(5.0, deadline - time.monotonic()))
+    if proc.returncode != 0:
+        raise EngineError(
+            f"the engine stopped with {proc.returncode}; see {workdir}/engine{segment}.log"
+        )
+
+
 def run_chaos(
     workdir: Path,
     feed: BarFeed,
@@ -234,28 +266,8 @@ def run_chaos(
                 if state["done"] and not kill_points:
                     break
                 time.sleep(0.5)
-            # the replay is over: let the engine work through the bars it has (faults slow it
-            # down), then let it settle, then stop it cleanly
             last_bar = max(feed[s].ts[-1] for s in symbols)
-            progress = workdir / "progress.txt"
-            while time.monotonic() < deadline and proc.poll() is None:
-                text = progress.read_text() if progress.exists() else ""
-                if text.strip().isdigit() and int(text) >= last_bar:
-                    break
-                time.sleep(0.5)
-            quiet_since = time.monotonic()
-            last = _journal_orders(journal_path)
-            while time.monotonic() - quiet_since < 3.0 and time.monotonic() < deadline:
-                time.sleep(0.5)
-                now = _journal_orders(journal_path)
-                if now != last:
-                    last, quiet_since = now, time.monotonic()
-            proc.send_signal(signal.SIGINT)
-            proc.wait(max(5.0, deadline - time.monotonic()))
-            if proc.returncode != 0:
-                raise EngineError(
-                    f"the engine stopped with {proc.returncode}; see {workdir}/engine{segment}.log"
-                )
+            wind_down(proc, workdir, journal_path, last_bar, deadline, segment)
         finally:
             if proc.poll() is None:
                 proc.kill()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tradeloop.data.feed import BarFeed
 from tradeloop.errors import EngineError
-from tradeloop.testing.chaos import ChaosReport, _compare, _journal_orders
+from tradeloop.testing.chaos import ChaosReport, _compare, _journal_orders, wind_down
 from tradeloop.testing.ib.faults import FAULT_KINDS, parse_faults
 from tradeloop.testing.ib.server import IBServerThread
 
@@ -123,25 +123,7 @@ def run_ib_chaos(
                     break
                 time.sleep(0.5)
             last_bar = max(feed[s].ts[-1] for s in symbols)
-            progress = workdir / "progress.txt"
-            while time.monotonic() < deadline and proc.poll() is None:
-                text = progress.read_text() if progress.exists() else ""
-                if text.strip().isdigit() and int(text) >= last_bar:
-                    break
-                time.sleep(0.5)
-            quiet_since = time.monotonic()
-            last = _journal_orders(journal_path)
-            while time.monotonic() - quiet_since < 3.0 and time.monotonic() < deadline:
-                time.sleep(0.5)
-                now = _journal_orders(journal_path)
-                if now != last:
-                    last, quiet_since = now, time.monotonic()
-            proc.send_signal(signal.SIGINT)
-            proc.wait(max(5.0, deadline - time.monotonic()))
-            if proc.returncode != 0:
-                raise EngineError(
-                    f"the engine stopped with {proc.returncode}; see {workdir}/engine{segment}.log"
-                )
+            wind_down(proc, workdir, journal_path, last_bar, deadline, segment)
         finally:
             if proc.poll() is None:
                 proc.kill()
