@@ -446,3 +446,65 @@ def test_orders_command_lists_a_journal(tmp_path: Path) -> None:
     assert [d["client_order_id"] for d in lines] == ["run-O000001"]
     missing = runner.invoke(app, ["orders", str(tmp_path / "nope.sqlite")])
     assert missing.exit_code == 2 and "no such file" in missing.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "example", "target"),
+    [
+        ("binance-server", "binance_paper.yaml", "--base-url"),
+        ("ib-server", "ib_paper.yaml", "--port"),
+    ],
+)
+def test_live_against_the_binance_and_ib_loopback_servers(
+    tmp_path: Path, command: str, example: str, target: str
+) -> None:
+    """The README walkthroughs of the other brokers: the server in one process, `tradeloop
+    live` in another, 200 bars of SmaCross; the run is written and the server stops."""
+    import csv
+    import socket
+    import time
+
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "tradeloop", command, "--port", str(port)),
+            *("--data", "sample:minute", "--speed", "1000", "--max-seconds", "90"),
+            *("--linger", "5"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert server.poll() is None, server.communicate()
+                assert time.monotonic() < deadline, "the server did not come up"
+                time.sleep(0.2)
+        where = f"http://127.0.0.1:{port}" if target == "--base-url" else str(port)
+        out = tmp_path / "out"
+        live = subprocess.run(
+            [
+                *(sys.executable, "-m", "tradeloop", "live", str(EXAMPLES / example)),
+                *(target, where, "--max-bars", "200", "--out", str(out)),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert live.returncode == 0, live.stderr
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
+    assert (out / "report.html").is_file() and (out / "journal.sqlite").is_file()
+    assert json.loads((out / "metrics.json").read_text())["run"]["bars_processed"] == 200
+    with (out / "orders.csv").open() as fh:
+        orders = list(csv.DictReader(fh))
+    assert orders, "the SMA strategy traded"
+    assert all(o["broker_order_id"] for o in orders if o["status"] != "rejected")
+    with (out / "fills.csv").open() as fh:
+        assert len(list(csv.DictReader(fh))) >= 1
