@@ -368,3 +368,59 @@ def test_submit_journals_a_bracket_and_its_legs_in_one_intent(tmp_path: Path) ->
             (entry.legs[1].id, entry.id, OrderStatus.NEW),
         ]
         assert [e.kind for e in journal.events()] == ["intent"] * 3
+
+
+def test_legs_activated_while_the_engine_was_down_come_back_active(tmp_path: Path) -> None:
+    """The entry's first fill happens while the engine is down: the venue activates the legs.
+    After the restart, reconciliation applies the fill and accepts the legs (they were held in
+    the journal), sized to what filled."""
+    path = tmp_path / "journal.sqlite"
+
+    async def scenario() -> dict[str, Any]:
+        got: dict[str, Any] = {}
+        async with AlpacaServer(feed(), port=0, speed=0) as server:
+            server.venue.exchange.participation_rate = 1.0  # partial fills: 4 shares a bar
+            strategy = Entry()
+            first = AsyncEngine(broker(server.url), strategy, journal=OrderJournal(path))
+            task = asyncio.create_task(first.run())
+            await server.wait_for_client(["AAA"])
+            await server.step(1)
+            await until(
+                lambda: (
+                    strategy.bracket is not None
+                    and strategy.bracket.status is OrderStatus.ACCEPTED
+                    and all(leg.status is OrderStatus.HELD for leg in strategy.bracket.legs)
+                ),
+                "the bracket accepted, its legs held",
+            )
+            first.stop()
+            await task
+            await server.wait_streams_closed()
+            await server.step(1)  # down: the entry fills 4, the venue activates the legs
+            watcher = Watcher()
+            second = AsyncEngine(broker(server.url), watcher, journal=OrderJournal(path))
+            task = asyncio.create_task(second.run())
+            await until(lambda: getattr(watcher, "started", False), "the second run's start")
+            restored = second.manager.book.get("O000001")
+            got["restored"] = [view(o) for o in (restored, *restored.legs)]
+            got["open_at_start"] = watcher.open_at_start
+            got["venue_legs"] = [
+                (o.status, o.qty)
+                for o in server.venue.exchange.book.orders.values()
+                if o.parent_id is not None
+            ]
+            second.stop()
+            await task
+            got["warnings"] = second.warnings
+        return got
+
+    got = run(scenario())
+    bracket, accepted = OrderClass.BRACKET, OrderStatus.ACCEPTED
+    assert got["venue_legs"] == [(accepted, 4.0), (accepted, 4.0)]
+    assert got["restored"] == [
+        ("O000001", OrderStatus.PARTIALLY_FILLED, 10.0, 4.0, bracket, None),
+        ("O000002", accepted, 4.0, 0.0, bracket, "O000001"),
+        ("O000003", accepted, 4.0, 0.0, bracket, "O000001"),
+    ]
+    assert got["open_at_start"] == ["O000001", "O000002", "O000003"]
+    assert got["warnings"] == []

@@ -103,6 +103,34 @@ def test_an_in_flight_order_the_venue_has_is_accepted_then_filled_in_time_order(
     assert plan.mark == T + 6
 
 
+def test_a_held_leg_the_venue_activated_meanwhile_is_accepted_after_its_entrys_fill() -> None:
+    # down during the entry's fill: the venue activated the take-profit and stop-loss legs
+    local = [
+        LocalOrder("r-1", S.ACCEPTED, 0, "v1"),
+        LocalOrder("r-2", S.HELD, 0, "v2"),
+        LocalOrder("r-3", S.HELD, 0, "v3"),
+        LocalOrder("r-4", S.HELD, 0, "v4"),  # another bracket's leg, still held at the venue
+    ]
+    snaps = [
+        venue("v1", "r-1", S.FILLED, filled=10, avg=5.0, updated=T + 4),
+        venue("v2", "r-2", S.ACCEPTED, updated=T + 4),
+        venue("v3", "r-3", S.ACCEPTED, updated=T + 4),
+        venue("v4", "r-4", S.HELD, updated=T + 2),
+    ]
+    fills = [VenueFill("e1", "v1", 10, 5.0, T + 4, cum_qty=10)]
+    plan = reconcile(local, snaps, fills)
+    assert isinstance(plan.actions[0], ApplyFill) and plan.actions[0].client_order_id == "r-1"
+    assert plan.actions[1:] == [Accept("r-2", "v2", T + 4), Accept("r-3", "v3", T + 4)]
+    # once the engine has them accepted, nothing more
+    done = [
+        LocalOrder("r-1", S.FILLED, 10, "v1"),
+        LocalOrder("r-2", S.ACCEPTED, 0, "v2"),
+        LocalOrder("r-3", S.ACCEPTED, 0, "v3"),
+        LocalOrder("r-4", S.HELD, 0, "v4"),
+    ]
+    assert reconcile(done, snaps, fills, known_executions={"e1"}).actions == []
+
+
 def test_the_venue_ending_an_open_order_finishes_it() -> None:
     local = [
         LocalOrder("r-1", S.ACCEPTED, 0, "v1"),

@@ -570,7 +570,16 @@ class AsyncOrderManager:
 
     def _accept(self, order: Order, ts: int) -> None:
         if order.status in _WAITING:
+            held = order.status is OrderStatus.HELD
             self.book.set_status(order, OrderStatus.ACCEPTED, ts or self.clock())
+            parent = self.book.parent_of(order) if held else None
+            if parent is not None and parent.filled_qty > 0:
+                # a leg activated by its entry's fill (reported late, or found by
+                # reconciliation): sized to what the entry filled, as the venue sizes it
+                before = order.qty
+                self.book.resize_exits(parent)
+                if order.qty != before:
+                    self._journal_qty(order, order.updated_at)
             if order.legs and order.order_class is not OrderClass.OCO:
                 for leg in order.legs:  # they wait for the entry's fill, as at the venue
                     if leg.status is OrderStatus.NEW:

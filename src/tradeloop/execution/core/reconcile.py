@@ -74,7 +74,8 @@ class Adopt:
 
 @dataclass(frozen=True, slots=True)
 class Accept:
-    """The venue has an order the engine still holds as in flight (``new``)."""
+    """The venue has an order the engine still holds as in flight (``new``), or a bracket leg
+    it holds ``held`` that the venue has activated (its entry filled)."""
 
     client_order_id: str
     broker_order_id: str
@@ -224,6 +225,17 @@ def reconcile(
             timed.append((vf.ts, 1, ApplyFill(cid, fill, vf.ts)))
             have += qty
         filled[cid] = have
+
+    # held legs the venue activated while the engine did not hear of it (their entry filled):
+    # accepted after the fills of that moment (the sort below is stable)
+    for cid, lo in mine.items():
+        found = by_client.get(cid)
+        if (
+            found is not None
+            and lo.status is OrderStatus.HELD
+            and found.status in (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
+        ):
+            timed.append((found.updated_at, 1, Accept(cid, found.id, found.updated_at)))
 
     # what the venue's order says was filled beyond the fills found: one fill for the rest
     for cid, snap in by_client.items():
