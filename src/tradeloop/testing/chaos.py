@@ -148,36 +148,94 @@ def _journal_orders(path: Path) -> int:
         return 0
 
 
-def wind_down(
-    proc: subprocess.Popen[bytes],
+def supervise_engine(
+    *,
+    config: Path,
+    env: dict[str, str],
+    state: Callable[[], dict[str, Any]],
+    feed: BarFeed,
+    kill_points: list[float],
+    report: ChaosReport,
     workdir: Path,
     journal_path: Path,
-    last_bar: int,
     deadline: float,
-    segment: int,
-) -> None:
-    """The replay is over: let the engine work through the bars it has (faults slow it down)
-    until its progress file shows ``last_bar``, let it settle (no new journaled order for 3 s),
-    then stop it cleanly with SIGINT; :class:`EngineError` if it does not exit 0."""
-    progress = workdir / "progress.txt"
-    while time.monotonic() < deadline and proc.poll() is None:
-        text = progress.read_text() if progress.exists() else ""
-        if text.strip().isdigit() and int(text) >= last_bar:
-            break
-        time.sleep(0.5)
-    quiet_since = time.monotonic()
-    last = _journal_orders(journal_path)
-    while time.monotonic() - quiet_since < 3.0 and time.monotonic() < deadline:
-        time.sleep(0.5)
-        now = _journal_orders(journal_path)
-        if now != last:
-            last, quiet_since = now, time.monotonic()
-    proc.send_signal(signal.SIGINT)
-    proc.wait(max(5.0, deadline - time.monotonic()))
-    if proc.returncode != 0:
-        raise EngineError(
-            f"the engine stopped with {proc.returncode}; see {workdir}/engine{segment}.log"
+    timeout: float,
+    say: Callable[[str], None],
+    where: str,
+) -> int:
+    """Run ``tradeloop live config`` as a child process against a venue whose replay progress
+    ``state()`` reports: SIGKILL and restart it at each of ``kill_points`` (bars replayed),
+    then, the replay over, let it work through the bars it has (until its progress file shows
+    the last one), let it settle (no new journaled order for 3 s) and stop it cleanly with
+    SIGINT. Counts kills and restarts in ``report``; returns the number of engine runs (logs
+    ``engine<N>.log``, results ``out<N>``). :class:`EngineError` if the engine exits early or
+    not with 0, or the whole run outlasts ``deadline``; the child never outlives this call."""
+    segment = 0
+
+    def spawn() -> subprocess.Popen[bytes]:
+        nonlocal segment
+        segment += 1
+        log = (workdir / f"engine{segment}.log").open("wb")
+        return subprocess.Popen(
+            [
+                *(sys.executable, "-m", "tradeloop", "live", str(config), "--quiet"),
+                *("--out", str(workdir / f"out{segment}")),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
         )
+
+    proc = spawn()
+    say(f"chaos: {where}, engine pid {proc.pid}")
+    try:
+        while True:
+            if time.monotonic() > deadline:
+                raise EngineError(f"the chaos run did not finish within {timeout:g} s")
+            if proc.poll() is not None:
+                raise EngineError(
+                    f"the engine exited early ({proc.returncode}); see {workdir}/engine"
+                    f"{segment}.log"
+                )
+            now = state()
+            if kill_points and now["bars"] >= kill_points[0]:
+                kill_points.pop(0)
+                proc.send_signal(signal.SIGKILL)
+                proc.wait(30)
+                report.kills += 1
+                say(f"chaos: SIGKILL after {_journal_orders(journal_path)} orders; restarting")
+                time.sleep(0.5)
+                proc = spawn()
+                report.restarts += 1
+                continue
+            if now["done"] and not kill_points:
+                break
+            time.sleep(0.5)
+        last_bar = max(feed[s].ts[-1] for s in feed.symbols)
+        progress = workdir / "progress.txt"
+        while time.monotonic() < deadline and proc.poll() is None:
+            text = progress.read_text() if progress.exists() else ""
+            if text.strip().isdigit() and int(text) >= last_bar:
+                break
+            time.sleep(0.5)
+        quiet_since = time.monotonic()
+        last = _journal_orders(journal_path)
+        while time.monotonic() - quiet_since < 3.0 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            orders = _journal_orders(journal_path)
+            if orders != last:
+                last, quiet_since = orders, time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        proc.wait(max(5.0, deadline - time.monotonic()))
+        if proc.returncode != 0:
+            raise EngineError(
+                f"the engine stopped with {proc.returncode}; see {workdir}/engine{segment}.log"
+            )
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
+    return segment
 
 
 def run_chaos(
@@ -223,55 +281,20 @@ def run_chaos(
     ) as server:
         config = workdir / "chaos.yaml"
         _config(config, server.url, symbols, workdir, seed, rate, rate_limit)
-        env = dict(os.environ, APCA_API_KEY_ID="", APCA_API_SECRET_KEY="")
-        segment = 0
-
-        def spawn() -> subprocess.Popen[bytes]:
-            nonlocal segment
-            segment += 1
-            log = (workdir / f"engine{segment}.log").open("wb")
-            return subprocess.Popen(
-                [
-                    *(sys.executable, "-m", "tradeloop", "live", str(config), "--quiet"),
-                    *("--out", str(workdir / f"out{segment}")),
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-            )
-
-        proc = spawn()
-        say(f"chaos: server {server.url}, engine pid {proc.pid}")
-        try:
-            while True:
-                if time.monotonic() > deadline:
-                    raise EngineError(f"the chaos run did not finish within {timeout:g} s")
-                if proc.poll() is not None:
-                    raise EngineError(
-                        f"the engine exited early ({proc.returncode}); see {workdir}/engine"
-                        f"{segment}.log"
-                    )
-                state = server.state()
-                if kill_points and state["bars"] >= kill_points[0]:
-                    kill_points.pop(0)
-                    proc.send_signal(signal.SIGKILL)
-                    proc.wait(30)
-                    report.kills += 1
-                    sent = _journal_orders(journal_path)
-                    say(f"chaos: SIGKILL after {sent} orders; restarting")
-                    time.sleep(0.5)
-                    proc = spawn()
-                    report.restarts += 1
-                    continue
-                if state["done"] and not kill_points:
-                    break
-                time.sleep(0.5)
-            last_bar = max(feed[s].ts[-1] for s in symbols)
-            wind_down(proc, workdir, journal_path, last_bar, deadline, segment)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(30)
+        segment = supervise_engine(
+            config=config,
+            env=dict(os.environ, APCA_API_KEY_ID="", APCA_API_SECRET_KEY=""),
+            state=server.state,
+            feed=feed,
+            kill_points=kill_points,
+            report=report,
+            workdir=workdir,
+            journal_path=journal_path,
+            deadline=deadline,
+            timeout=timeout,
+            say=say,
+            where=f"server {server.url}",
+        )
         state = server.state()
         faults_seen = server.call(_read_faults(server), 30)
     _compare(report, state, journal_path, workdir, segment)

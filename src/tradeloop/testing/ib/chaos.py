@@ -6,16 +6,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from tradeloop.data.feed import BarFeed
-from tradeloop.errors import EngineError
-from tradeloop.testing.chaos import ChaosReport, _compare, _journal_orders, wind_down
+from tradeloop.testing.chaos import ChaosReport, _compare, supervise_engine
 from tradeloop.testing.ib.faults import FAULT_KINDS, parse_faults
 from tradeloop.testing.ib.server import IBServerThread
 
@@ -81,53 +77,20 @@ def run_ib_chaos(
     ) as server:
         config = workdir / "chaos.yaml"
         _config(config, server.port, symbols, workdir, seed, rate)
-        segment = 0
-
-        def spawn() -> subprocess.Popen[bytes]:
-            nonlocal segment
-            segment += 1
-            log = (workdir / f"engine{segment}.log").open("wb")
-            return subprocess.Popen(
-                [
-                    *(sys.executable, "-m", "tradeloop", "live", str(config), "--quiet"),
-                    *("--out", str(workdir / f"out{segment}")),
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=dict(os.environ),
-            )
-
-        proc = spawn()
-        say(f"chaos: IB server 127.0.0.1:{server.port}, engine pid {proc.pid}")
-        try:
-            while True:
-                if time.monotonic() > deadline:
-                    raise EngineError(f"the chaos run did not finish within {timeout:g} s")
-                if proc.poll() is not None:
-                    raise EngineError(
-                        f"the engine exited early ({proc.returncode}); see {workdir}/engine"
-                        f"{segment}.log"
-                    )
-                state = server.state()
-                if kill_points and state["bars"] >= kill_points[0]:
-                    kill_points.pop(0)
-                    proc.send_signal(signal.SIGKILL)
-                    proc.wait(30)
-                    report.kills += 1
-                    say(f"chaos: SIGKILL after {_journal_orders(journal_path)} orders; restarting")
-                    time.sleep(0.5)
-                    proc = spawn()
-                    report.restarts += 1
-                    continue
-                if state["done"] and not kill_points:
-                    break
-                time.sleep(0.5)
-            last_bar = max(feed[s].ts[-1] for s in symbols)
-            wind_down(proc, workdir, journal_path, last_bar, deadline, segment)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(30)
+        segment = supervise_engine(
+            config=config,
+            env=dict(os.environ),
+            state=server.state,
+            feed=feed,
+            kill_points=kill_points,
+            report=report,
+            workdir=workdir,
+            journal_path=journal_path,
+            deadline=deadline,
+            timeout=timeout,
+            say=say,
+            where=f"IB server 127.0.0.1:{server.port}",
+        )
         state = server.state()
     _compare(report, state, journal_path, workdir, segment)
     report.faults = {k: int(state["faults"].get(k, 0)) for k in FAULT_KINDS}
