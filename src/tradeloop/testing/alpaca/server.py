@@ -27,7 +27,6 @@ import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, TypeAlias, TypeVar
 
 from aiohttp import web
@@ -49,6 +48,7 @@ from tradeloop.testing.alpaca.app import (
 )
 from tradeloop.testing.alpaca.exchange import AlpacaVenue, RateLimitWindow
 from tradeloop.testing.alpaca.faults import FaultInjector, FaultPlan
+from tradeloop.testing.replay import ReplayLifecycle
 from tradeloop.testing.thread import ServerThread
 
 __all__ = ["AlpacaServer", "AlpacaServerThread", "DataLike", "StepResult", "load_data"]
@@ -129,7 +129,7 @@ def _non_negative(name: str, value: float | None, *, allow_none: bool) -> None:
         raise ConfigError(name, value, "must be a number >= 0" + (" or None" if allow_none else ""))
 
 
-class AlpacaServer:
+class AlpacaServer(ReplayLifecycle):
     """A loopback Alpaca venue replaying ``data`` (see the module docstring).
 
     ``data``: a :class:`BarFeed`, ``"sample:minute"``/``"sample:daily"``, a bar file's path,
@@ -202,8 +202,7 @@ class AlpacaServer:
         self.source: AsyncBarSource = data
         self.host = host
         self.speed = float(speed)
-        self.linger = linger
-        self.wait_for_subscriber = wait_for_subscriber
+        self._init_lifecycle(linger, wait_for_subscriber)
         self.max_seconds = max_seconds
         first = getattr(data, "start", None)
         start = first - _SECOND if isinstance(first, int) else time.time_ns()
@@ -229,15 +228,10 @@ class AlpacaServer:
             auth_timeout=auth_timeout,
         )
         self._port = port
-        self.done = False
         self._bars: AsyncIterator[Bar] | None = None
         self._lock = asyncio.Lock()
         self._runner: web.AppRunner | None = None
         self._replay_task: asyncio.Task[None] | None = None
-        self._stop_task: asyncio.Task[None] | None = None
-        self._timers: list[asyncio.TimerHandle] = []
-        self._stopping = False
-        self._closed = asyncio.Event()
 
     # -- addresses -----------------------------------------------------------------------------
 
@@ -280,10 +274,6 @@ class AlpacaServer:
         hooks = self._app.hooks
         return hooks.plan if isinstance(hooks, FaultInjector) else None
 
-    @property
-    def closed(self) -> bool:
-        return self._closed.is_set()
-
     def __repr__(self) -> str:
         return f"AlpacaServer({self.url}, key_id={self.key_id!r}, speed={self.speed:g})"
 
@@ -309,11 +299,6 @@ class AlpacaServer:
         if self.max_seconds is not None:
             self._timers.append(loop.call_later(self.max_seconds, self.request_stop))
         log.info("alpaca loopback server listening on %s", self.url)
-
-    def request_stop(self) -> None:
-        """Ask the server to stop, from a callback, a signal handler or another task."""
-        if not self._stopping and self._stop_task is None:
-            self._stop_task = asyncio.get_running_loop().create_task(self.stop())
 
     async def stop(self) -> None:
         """Stop the replay, close every stream, stop listening. Safe to call more than once."""
@@ -342,21 +327,11 @@ class AlpacaServer:
             self._closed.set()
             log.info("alpaca loopback server stopped")
 
-    async def wait_closed(self) -> None:
-        """Wait until the server has stopped (by :meth:`stop`, ``linger`` or ``max_seconds``)."""
-        await self._closed.wait()
+    def _subscribed(self) -> asyncio.Event:
+        return self._app.hub.bars_wanted
 
-    async def __aenter__(self) -> AlpacaServer:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
+    def _end_of_data(self) -> None:
+        self.venue.end_of_data()
 
     # -- the replay ----------------------------------------------------------------------------
 
@@ -385,26 +360,6 @@ class AlpacaServer:
 
     async def _step_json(self, bars: int) -> JSON:
         return (await self.step(bars)).to_json()
-
-    async def _replay(self) -> None:
-        try:
-            if self.wait_for_subscriber:
-                await self._app.hub.bars_wanted.wait()
-            while not self.done:
-                await self.step(1)
-        except Exception:
-            log.exception("the replay failed; ending it")
-            self._finish()
-
-    def _finish(self) -> None:
-        """The replay is over: the market closes, and the server lingers, then stops."""
-        if self.done:
-            return
-        self.done = True
-        self.venue.end_of_data()
-        if self.linger is not None and not self._stopping:
-            loop = asyncio.get_running_loop()
-            self._timers.append(loop.call_later(self.linger, self.request_stop))
 
     async def drop_streams(self) -> int:
         """Close every open stream connection (code 1001), as a venue restart would; returns

@@ -42,7 +42,6 @@ import math
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from types import TracebackType
 from typing import Any, Final, TypeVar
 from urllib.parse import parse_qsl
 
@@ -56,6 +55,7 @@ from tradeloop.execution.types import Bar
 from tradeloop.testing.alpaca.faults import FaultPlan
 from tradeloop.testing.alpaca.server import _check_loopback, load_data
 from tradeloop.testing.binance.venue import BinanceError, BinanceVenue, pair_name
+from tradeloop.testing.replay import ReplayLifecycle
 from tradeloop.testing.thread import ServerThread
 
 __all__ = [
@@ -123,7 +123,7 @@ class _UserConn:
         self.malformed_toggle = False
 
 
-class BinanceServer:
+class BinanceServer(ReplayLifecycle):
     """A loopback Binance spot venue replaying ``data`` (see the module docstring).
 
     ``data``: a :class:`BarFeed`, ``"sample:minute"``/``"sample:daily"`` or a bar file's path.
@@ -197,12 +197,10 @@ class BinanceServer:
         self.weight_limit = weight_limit
         self.ban_after = ban_after
         self.ban_seconds = ban_seconds
-        self.linger = linger
+        self._init_lifecycle(linger, wait_for_subscriber)
         self.max_seconds = max_seconds
-        self.wait_for_subscriber = wait_for_subscriber
         self.faults = faults if faults is not None else FaultPlan()
         self.clock_skew = clock_skew
-        self.done = False
         self.requests: list[tuple[str, str]] = []  # (method, path) of every REST request
         self.status_counts: dict[int, int] = {}
         self._port = port
@@ -219,9 +217,6 @@ class BinanceServer:
         self._bars: AsyncIterator[Bar] | None = None
         self._runner: web.AppRunner | None = None
         self._replay_task: asyncio.Task[None] | None = None
-        self._timers: list[asyncio.TimerHandle] = []
-        self._stopping = False
-        self._closed = asyncio.Event()
         self._release = asyncio.Event()
         self.app = self._make_app()
 
@@ -277,12 +272,6 @@ class BinanceServer:
             self._timers.append(loop.call_later(self.max_seconds, self.request_stop))
         log.info("binance loopback server listening on %s", self.url)
 
-    def request_stop(self) -> None:
-        if not self._stopping:
-            task = asyncio.get_running_loop().create_task(self.stop())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
     async def stop(self) -> None:
         if self._stopping or self._runner is None:
             if self._runner is None and not self._stopping:
@@ -315,24 +304,11 @@ class BinanceServer:
             self._closed.set()
             log.info("binance loopback server stopped")
 
-    async def wait_closed(self) -> None:
-        await self._closed.wait()
+    def _subscribed(self) -> asyncio.Event:
+        return self.bars_wanted
 
-    @property
-    def closed(self) -> bool:
-        return self._closed.is_set()
-
-    async def __aenter__(self) -> BinanceServer:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
+    def _end_of_data(self) -> None:
+        self.venue.end_of_data()
 
     # -- the replay ----------------------------------------------------------------------------
 
@@ -356,25 +332,6 @@ class BinanceServer:
                 if self.venue.bars >= self._total:
                     self._finish()
         return played
-
-    async def _replay(self) -> None:
-        try:
-            if self.wait_for_subscriber:
-                await self.bars_wanted.wait()
-            while not self.done:
-                await self.step(1)
-        except Exception:
-            log.exception("the replay failed; ending it")
-            self._finish()
-
-    def _finish(self) -> None:
-        if self.done:
-            return
-        self.done = True
-        self.venue.end_of_data()
-        if self.linger is not None and not self._stopping:
-            loop = asyncio.get_running_loop()
-            self._timers.append(loop.call_later(self.linger, self.request_stop))
 
     async def drop_streams(self) -> int:
         """Close every WebSocket (code 1001), as a venue restart would; returns how many."""

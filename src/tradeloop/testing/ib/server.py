@@ -33,7 +33,6 @@ import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any, TypeVar
 
 from tradeloop.data.feed import BarFeed
@@ -43,6 +42,7 @@ from tradeloop.execution.types import Bar
 from tradeloop.testing.ib import wire
 from tradeloop.testing.ib.faults import IBFaultPlan
 from tradeloop.testing.ib.venue import IBVenue, VenueEvent
+from tradeloop.testing.replay import ReplayLifecycle
 from tradeloop.testing.thread import ServerThread
 
 __all__ = ["SUPPORTED_VERSIONS", "IBServer", "IBServerThread"]
@@ -90,7 +90,7 @@ class _Conn:
                 self.writer.close()
 
 
-class IBServer:
+class IBServer(ReplayLifecycle):
     """A loopback TWS replaying ``data`` (see the module docstring).
 
     ``data``: a :class:`BarFeed` or ``sample:minute``/``sample:daily``/a bar file. ``speed``:
@@ -137,9 +137,8 @@ class IBServer:
         self.bar_seconds = bar_seconds
         self.slots = slots
         self.versions = tuple(sorted(versions))
-        self.linger = linger
+        self._init_lifecycle(linger, wait_for_subscriber)
         self.max_seconds = max_seconds
-        self.wait_for_subscriber = wait_for_subscriber
         self.faults = faults
         self.source = ReplayBarSource(data, speed=speed, max_sleep=max_sleep)
         self._total = len(data)
@@ -151,7 +150,6 @@ class IBServer:
             on_event=self._route,
         )
         self._port = port
-        self.done = False
         self.connections: list[_Conn] = []
         self.accepted = 0
         self._refuse_until = 0.0
@@ -159,20 +157,12 @@ class IBServer:
         self._lock = asyncio.Lock()
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._timers: list[asyncio.TimerHandle] = []
         self._replay_task: asyncio.Task[None] | None = None
-        self._stop_task: asyncio.Task[None] | None = None
-        self._stopping = False
-        self._closed = asyncio.Event()
-        self._subscribed = asyncio.Event()
+        self._subscribed_event = asyncio.Event()
 
     @property
     def port(self) -> int:
         return self._port
-
-    @property
-    def closed(self) -> bool:
-        return self._closed.is_set()
 
     def __repr__(self) -> str:
         return f"IBServer({self.host}:{self._port}, speed={self.speed:g})"
@@ -194,10 +184,6 @@ class IBServer:
         if self.max_seconds is not None:
             self._timers.append(loop.call_later(self.max_seconds, self.request_stop))
         log.info("IB loopback server listening on %s:%d", self.host, self._port)
-
-    def request_stop(self) -> None:
-        if not self._stopping and self._stop_task is None:
-            self._stop_task = asyncio.get_running_loop().create_task(self.stop())
 
     async def stop(self) -> None:
         """Stop the replay, close every connection, stop listening. Safe to call twice."""
@@ -232,20 +218,11 @@ class IBServer:
             self._closed.set()
             log.info("IB loopback server stopped")
 
-    async def wait_closed(self) -> None:
-        await self._closed.wait()
+    def _subscribed(self) -> asyncio.Event:
+        return self._subscribed_event
 
-    async def __aenter__(self) -> IBServer:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
+    def _end_of_data(self) -> None:
+        self.venue.end_of_data()
 
     # -- the replay ----------------------------------------------------------------------------
 
@@ -271,27 +248,6 @@ class IBServer:
                 with contextlib.suppress(Exception):
                     await conn.writer.drain()
         return played
-
-    async def _replay(self) -> None:
-        try:
-            if self.wait_for_subscriber:
-                await self._subscribed.wait()
-            while not self.done:
-                await self.step(1)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("the replay failed; ending it")
-            self._finish()
-
-    def _finish(self) -> None:
-        if self.done:
-            return
-        self.done = True
-        self.venue.end_of_data()
-        if self.linger is not None and not self._stopping:
-            loop = asyncio.get_running_loop()
-            self._timers.append(loop.call_later(self.linger, self.request_stop))
 
     def _publish(self, bar: Bar) -> None:
         start = bar.ts // _SECOND
@@ -517,7 +473,7 @@ class IBServer:
     def _realtime_bars(self, conn: _Conn, f: list[str]) -> None:
         req_id, symbol, _size = wire.parse_realtime_bars(f)
         conn.subs[req_id] = symbol
-        self._subscribed.set()
+        self._subscribed_event.set()
 
     def _cancel_realtime_bars(self, conn: _Conn, f: list[str]) -> None:
         conn.subs.pop(int(f[2]), None)
