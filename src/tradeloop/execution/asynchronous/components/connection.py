@@ -26,9 +26,9 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -47,6 +47,8 @@ __all__ = [
     "StreamProtocol",
     "decode_json_frame",
 ]
+
+T = TypeVar("T")
 
 log = logging.getLogger("tradeloop.live")
 
@@ -180,6 +182,24 @@ class ManagedStream:
             raise last
         self.backoff.reset()
         self._task = asyncio.create_task(self._keep_alive(), name=f"stream-{self.name}")
+
+    async def deliver(self, queue: asyncio.Queue[T]) -> AsyncGenerator[T, None]:
+        """Start the stream and yield what its messages put into ``queue`` until the stream
+        ends: closed (the iteration ends) or failed for good (its failure is raised). The stream
+        is closed when the iteration stops, whichever way (iterate it under
+        :func:`contextlib.aclosing` so that happens at once)."""
+        await self.start()
+        try:
+            while True:
+                try:
+                    yield await asyncio.wait_for(queue.get(), 1.0)
+                except TimeoutError:
+                    if self.state in ("failed", "closed"):
+                        if self.failure is not None:
+                            raise self.failure from None
+                        return
+        finally:
+            await self.close()
 
     async def close(self) -> None:
         """Stop the stream and close its socket. Safe to call twice."""

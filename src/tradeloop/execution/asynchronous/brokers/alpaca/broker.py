@@ -21,6 +21,7 @@ subclass: pass it in.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
@@ -408,15 +409,6 @@ class AlpacaBroker:
             limit_wait=self.connection_limit_wait,
         )
         self._data_stream = stream
-        await stream.start()
-        try:
-            while True:
-                try:
-                    yield await asyncio.wait_for(queue.get(), 1.0)
-                except TimeoutError:
-                    if stream.state in ("failed", "closed"):
-                        if stream.failure is not None:
-                            raise stream.failure from None
-                        return
-        finally:
-            await stream.close()
+        async with contextlib.aclosing(stream.deliver(queue)) as bars:
+            async for bar in bars:
+                yield bar

@@ -28,6 +28,7 @@ reconnect of the user-data socket asks for a reconciliation (Binance replays not
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 import time
@@ -634,15 +635,6 @@ class BinanceBroker:
             watchdog=self.data_watchdog,
         )
         self._data_stream = stream
-        await stream.start()
-        try:
-            while True:
-                try:
-                    yield await asyncio.wait_for(queue.get(), 1.0)
-                except TimeoutError:
-                    if stream.state in ("failed", "closed"):
-                        if stream.failure is not None:
-                            raise stream.failure from None
-                        return
-        finally:
-            await stream.close()
+        async with contextlib.aclosing(stream.deliver(queue)) as bars:
+            async for bar in bars:
+                yield bar
