@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from tradeloop.data.feed import GrowingFeed
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tradeloop.data.feed import GrowingFeed, merge_pieces
 from tradeloop.results.result import EquityCurve
 
 
@@ -36,3 +40,40 @@ def test_equity_curve_one_point_per_timestamp() -> None:
     assert curve.equity.tolist() == [101.0, 99.0]
     assert curve.exposure.tolist() == [5.0, 4.0]
     assert curve.last_ts == 20
+
+
+# -- merging per-symbol pieces into one timeline -------------------------------------------------
+
+
+@st.composite
+def piece_sets(draw: st.DrawFn) -> list[tuple[int, tuple[np.ndarray, ...]] | None]:
+    """Per-symbol pieces of a chunk: sorted timestamps, each symbol's own or all the same."""
+    n_sym = draw(st.integers(2, 6))
+    aligned = draw(st.booleans())
+    shared = sorted(set(draw(st.lists(st.integers(0, 40), min_size=1, max_size=12))))
+    pieces: list[tuple[int, tuple[np.ndarray, ...]] | None] = []
+    for _ in range(n_sym):
+        if draw(st.integers(0, 4)) == 0:
+            pieces.append(None)
+            continue
+        ts = shared if aligned else sorted(set(draw(st.lists(st.integers(0, 40), max_size=12))))
+        arr = np.asarray(ts, dtype=np.int64)
+        first_row = draw(st.integers(0, 100))
+        pieces.append((first_row, (arr, *(arr.astype(np.float64),) * 5)))
+    return pieces
+
+
+@given(piece_sets())
+def test_merge_pieces_orders_bars_by_time_then_symbol(
+    pieces: list[tuple[int, tuple[np.ndarray, ...]] | None],
+) -> None:
+    chunk = merge_pieces(pieces)
+    want = sorted(
+        (int(t), si, k)
+        for si, p in enumerate(pieces)
+        if p is not None
+        for k, t in enumerate(p[1][0])
+    )
+    assert chunk.sym is not None and chunk.pos is not None
+    got = list(zip(chunk.ts.tolist(), chunk.sym.tolist(), chunk.pos.tolist(), strict=True))
+    assert got == want

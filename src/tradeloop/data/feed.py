@@ -229,24 +229,27 @@ def merge_pieces(
         assert p is not None
         n = len(p[1][0])
         return BarChunk(p[1][0], np.full(n, i, np.int64), np.arange(n, dtype=np.int64), pieces)
-    parts_ts = []
-    parts_sym = []
-    parts_pos = []
-    for i in present:
-        p = pieces[i]
-        assert p is not None
-        n = len(p[1][0])
-        parts_ts.append(p[1][0])
-        parts_sym.append(np.full(n, i, np.int64))
-        parts_pos.append(np.arange(n, dtype=np.int64))
-    if not parts_ts:
+    if not present:
         empty = np.empty(0, np.int64)
         return BarChunk(empty, empty, empty, pieces)
+    parts_ts = [p[1][0] for p in pieces if p is not None and len(p[1][0])]
+    first = parts_ts[0]
+    if all(len(t) == len(first) and np.array_equal(t, first) for t in parts_ts[1:]):
+        # aligned (every symbol has a bar at every timestamp, as a universe of daily bars
+        # mostly does): the order is known without sorting
+        k = len(present)
+        return BarChunk(
+            np.repeat(first, k),
+            np.tile(np.asarray(present, dtype=np.int64), len(first)),
+            np.repeat(np.arange(len(first), dtype=np.int64), k),
+            pieces,
+        )
+    lengths = [len(t) for t in parts_ts]
     ts = np.concatenate(parts_ts)
     order = np.argsort(ts, kind="stable")  # symbol order within a timestamp: parts are in it
-    return BarChunk(
-        ts[order], np.concatenate(parts_sym)[order], np.concatenate(parts_pos)[order], pieces
-    )
+    sym = np.repeat(np.asarray(present, dtype=np.int64), lengths)
+    pos = np.concatenate([np.arange(n, dtype=np.int64) for n in lengths])
+    return BarChunk(ts[order], sym[order], pos[order], pieces)
 
 
 class ChunkSource:
