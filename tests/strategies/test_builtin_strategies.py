@@ -47,21 +47,34 @@ def naive_signals(closes: list[float], fast: int, slow: int, short: bool) -> lis
 
 
 @pytest.mark.parametrize("short", [False, True])
-def test_sma_cross_trades_exactly_where_the_naive_signal_changes(short: bool) -> None:
+@pytest.mark.parametrize(("fast", "slow"), [(3, 9), (1, 2), (5, 6), (10, 30)])
+def test_sma_cross_trades_exactly_where_the_naive_signal_changes(
+    short: bool, fast: int, slow: int
+) -> None:
     closes = [100 + 8 * math.sin(i / 5) + 3 * math.sin(i / 1.7) for i in range(300)]
+    # two symbols, interleaved bar by bar, each with its own state
+    other = [200 - c for c in closes]
     result = SyncExecutionEngine(
-        feed({"X": closes}), SmaCross(fast=3, slow=9, allow_short=short), initial_cash=1e6
+        feed({"X": closes, "Y": other}),
+        SmaCross(fast=fast, slow=slow, allow_short=short),
+        initial_cash=1e6,
+        leverage=4.0,  # room for both to flip at once: no order waits on buying power
     ).run()
-    signal = naive_signals(closes, 3, 9, short)
-    # the strategy starts flat and first decides on bar slow - 1 = 8
-    changes = [i for i in range(8, len(signal)) if signal[i] != (signal[i - 1] if i > 8 else 0)]
-    # each change is traded on the next bar's open, which is that bar's previous close
-    fill_days = [f.ts // DAY - 19_000 for f in result.fills]
-    assert fill_days == [i + 1 for i in changes if i + 1 < len(closes)]
-    assert len(fill_days) > 10
-    for f in result.fills:
-        i = f.ts // DAY - 19_000
-        assert f.price == closes[i - 1]
+    for sym, cl in (("X", closes), ("Y", other)):
+        signal = naive_signals(cl, fast, slow, short)
+        # the strategy starts flat and first decides on bar slow - 1
+        first = slow - 1
+        changes = [
+            i for i in range(first, len(signal)) if signal[i] != (signal[i - 1] if i > first else 0)
+        ]
+        # each change is traded on the next bar's open, which is that bar's previous close
+        fills = [f for f in result.fills if f.symbol == sym]
+        fill_days = [f.ts // DAY - 19_000 for f in fills]
+        assert fill_days == [i + 1 for i in changes if i + 1 < len(cl)]
+        assert len(fill_days) > 10
+        for f in fills:
+            i = f.ts // DAY - 19_000
+            assert f.price == cl[i - 1]
 
 
 def test_sma_cross_sizes_by_equity_and_allocation() -> None:

@@ -11,6 +11,22 @@ from tradeloop.strategy import Context, Strategy
 __all__ = ["BuyAndHold", "SmaCross"]
 
 
+class _SmaState:
+    """One symbol's moving sums: the last ``slow + 1`` closes in a ring (``closes[p]`` the
+    latest), how many bars it has seen (up to ``slow``), the fast and slow sums, and the position
+    the signal last asked for (1 long, -1 short, 0 flat)."""
+
+    __slots__ = ("closes", "fast_sum", "n", "p", "slow_sum", "state")
+
+    def __init__(self, slow: int) -> None:
+        self.closes = [0.0] * (slow + 1)
+        self.p = 0
+        self.n = 0
+        self.fast_sum = 0.0
+        self.slow_sum = 0.0
+        self.state = 0
+
+
 class SmaCross(Strategy):
     """Long (or short, with ``allow_short``) when the fast SMA of closes is above the slow one.
 
@@ -31,33 +47,42 @@ class SmaCross(Strategy):
             )
 
     def on_start(self, ctx: Context) -> None:
-        self._closes: dict[str, list[float]] = {s: [] for s in ctx.symbols}
-        self._fast_sum: dict[str, float] = dict.fromkeys(ctx.symbols, 0.0)
-        self._slow_sum: dict[str, float] = dict.fromkeys(ctx.symbols, 0.0)
-        self._state: dict[str, int] = dict.fromkeys(ctx.symbols, 0)
+        self._sym: dict[str, _SmaState] = {s: _SmaState(self.slow) for s in ctx.symbols}
 
     def on_bar(self, ctx: Context, bar: Bar) -> None:
-        sym = bar.symbol
-        closes = self._closes[sym]
+        # One lookup gets all of a symbol's state, and a bar touches three of its closes: over a
+        # wide universe a symbol's state has left the CPU's nearest caches by its next bar, and
+        # each object touched is a miss.
+        st = self._sym[bar.symbol]
+        closes = st.closes
         close = bar.close
-        closes.append(close)
-        n = len(closes)
         fast, slow = self.fast, self.slow
-        fs = self._fast_sum[sym] + close
-        ss = self._slow_sum[sym] + close
-        if n > fast:
-            fs -= closes[n - 1 - fast]
-        if n > slow:
-            ss -= closes[n - 1 - slow]
-            del closes[0]  # keep the window bounded: the list holds at most slow + 1 closes
-        self._fast_sum[sym] = fs
-        self._slow_sum[sym] = ss
-        if n < slow:
-            return
+        p = st.p + 1
+        if p > slow:
+            p = 0
+        st.p = p
+        closes[p] = close  # over the close slow + 1 bars ago, which no sum holds any more
+        fs = st.fast_sum + close
+        ss = st.slow_sum + close
+        n = st.n
+        if n < slow:  # filling up
+            st.n = n = n + 1
+            if n > fast:
+                fs -= closes[p - fast]  # a negative index wraps round the ring
+            st.fast_sum = fs
+            st.slow_sum = ss
+            if n < slow:
+                return
+        else:
+            fs -= closes[p - fast]
+            ss -= closes[p - slow]
+            st.fast_sum = fs
+            st.slow_sum = ss
         want = 1 if fs * slow > ss * fast else (-1 if self.allow_short else 0)
-        if want == self._state[sym] or ctx.open_orders(sym):
+        sym = bar.symbol
+        if want == st.state or ctx.open_orders(sym):
             return
-        self._state[sym] = want
+        st.state = want
         held = ctx.position(sym).qty
         target = 0.0
         if want:
@@ -76,7 +101,7 @@ class SmaCross(Strategy):
         if order.status is OrderStatus.REJECTED:
             # not affordable now: forget the signal so the next bar can try again
             held = ctx.position(order.symbol).qty
-            self._state[order.symbol] = (held > 0) - (held < 0)
+            self._sym[order.symbol].state = (held > 0) - (held < 0)
 
 
 class BuyAndHold(Strategy):
