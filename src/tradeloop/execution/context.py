@@ -30,6 +30,15 @@ HISTORY_FIELDS = ("open", "high", "low", "close", "volume")
 _FIELD_INDEX = {f: i for i, f in enumerate(HISTORY_FIELDS)}
 
 
+class RowIndex(Protocol):
+    """Where :class:`BaseContext` finds the row of a symbol's latest bar (``None``: no bar yet). A
+    dict does; the synchronous engine's chunked loop reads it off each symbol's reused bar."""
+
+    def get(self, symbol: str, /) -> int | None: ...
+
+    def __setitem__(self, symbol: str, row: int, /) -> None: ...
+
+
 class OrderRouter(Protocol):
     """Where a context sends requests: an engine's order manager (both engines have one)."""
 
@@ -86,7 +95,7 @@ class BaseContext:
         self._manager = manager
         self._book = manager.book
         self._portfolio = manager.portfolio
-        self._rows: dict[str, int] = {}  # symbol -> row index of its latest bar
+        self._rows: RowIndex = {}  # symbol -> row index of its latest bar
         self._cols: dict[str, tuple[array[float], ...]] = {}
         self._lists: dict[str, list[list[float] | None]] = {}  # _cols as lists, made on demand
         self._base: dict[str, int] = {}

@@ -96,8 +96,11 @@ class Portfolio:
     def mark(self, symbol: str, price: float) -> None:
         """Mark ``symbol`` to ``price`` (e.g. a bar's close), updating equity in O(1)."""
         pos = self.positions.get(symbol)
-        if pos is None:
-            return
+        if pos is not None:
+            self.mark_position(pos, price)
+
+    def mark_position(self, pos: Position, price: float) -> None:
+        """:meth:`mark` for a position of this portfolio already at hand (no lookup by symbol)."""
         q = pos.qty
         if q:
             d = price - pos.last_price

@@ -25,7 +25,7 @@ import math
 import time
 from array import array
 from collections.abc import Callable, Iterable, Sequence
-from itertools import count, repeat
+from itertools import count, islice, repeat
 from types import MappingProxyType
 from typing import Any
 
@@ -38,28 +38,40 @@ from tradeloop.execution.core.risk import RiskLimits, RiskManager
 from tradeloop.execution.failures import strategy_error
 from tradeloop.execution.sync_protocols import CommissionModel, SlippageModel
 from tradeloop.execution.synchronous.order_manager import SyncOrderManager
-from tradeloop.execution.types import Bar, Fill, Order
+from tradeloop.execution.types import Bar, Fill, Order, Position
 from tradeloop.results.result import BacktestResult, EquityCurve
 from tradeloop.strategy import Strategy
 
 __all__ = ["DEFAULT_LOOKBACK", "SyncContext", "SyncEngine", "SyncExecutionEngine"]
 
 DEFAULT_LOOKBACK = 1_000  # bars of history per symbol kept as lists (and, streamed, at all)
+# A chunk costs the loop some work per symbol in it (its piece, its window), whatever its length:
+# an automatic chunk gives every symbol at least this many bars, so a universe of a thousand
+# symbols pays that cost once every 512 of its bars, as one symbol does once every 65,536.
+MIN_SYMBOL_BARS = 512
 
 
 class _WindowBar(Bar):
     """The reused :class:`Bar` of one symbol in a chunked run: ``ts`` and ``close`` are set each
     bar; ``open``, ``high``, ``low`` and ``volume`` are read from the symbol's window only when
-    asked for (most strategies never do, and making those floats is most of a bar's cost)."""
+    asked for (most strategies never do, and making those floats is most of a bar's cost).
 
-    __slots__ = ("_r", "_w")
+    It also carries what the bar loop needs of its symbol, so that a bar costs no lookup by
+    symbol name (over a wide universe each is a cache miss): ``_r``, the row of the latest bar
+    in the window (-1 before the first; ``ctx.history`` reads it through :class:`_BarRows`),
+    ``_c``, the window's closes, and ``_pos``, the symbol's position once the portfolio has
+    one (positions are never dropped, so it stays the same object)."""
+
+    __slots__ = ("_c", "_pos", "_r", "_w")
 
     def __init__(self, symbol: str) -> None:
         self.symbol = symbol
         self.ts = 0
         self.close = 0.0
         self._w: tuple[array[float], ...] = (array("d", [0.0]),) * 5
-        self._r = 0
+        self._c = self._w[3]  # the window's closes, read every bar
+        self._r = -1
+        self._pos: Position | None = None
 
     @property
     def open(self) -> float:  # type: ignore[override]
@@ -78,6 +90,22 @@ class _WindowBar(Bar):
         return self._w[4][self._r]
 
 
+class _BarRows:
+    """``ctx._rows`` of a chunked run: a symbol's latest row is its reused bar's ``_r``."""
+
+    __slots__ = ("_bars",)
+
+    def __init__(self, bars: Iterable[_WindowBar]) -> None:
+        self._bars = {b.symbol: b for b in bars}
+
+    def get(self, symbol: str, /) -> int | None:
+        bar = self._bars.get(symbol)
+        return None if bar is None or bar._r < 0 else bar._r
+
+    def __setitem__(self, symbol: str, row: int, /) -> None:
+        self._bars[symbol]._r = row
+
+
 class _EventQueue:
     """Listener that queues events for delivery once the current callback has returned."""
 
@@ -93,6 +121,20 @@ class _EventQueue:
         # a snapshot: the strategy sees the order as this update left it, even if a later event
         # of the same batch changes it again before delivery
         self.items.append(order.snapshot())
+
+
+def _raw(values: Any) -> memoryview:
+    """A contiguous numpy array's bytes, not copied (``array.frombytes`` copies them once)."""
+    return memoryview(values).cast("B")
+
+
+def _int_array(values: Any) -> array[int]:
+    """An int64 numpy array as a compact ``array('q')``."""
+    import numpy as np
+
+    out: array[int] = array("q")
+    out.frombytes(_raw(np.ascontiguousarray(values, dtype=np.int64)))
+    return out
 
 
 class SyncContext(BaseContext):
@@ -117,10 +159,13 @@ class SyncExecutionEngine:
     simulated matching either way.
 
     A feed or dataset is walked in chunks of ``chunk_size`` bars of the merged timeline, each
-    turned into Python lists once. ``lookback`` (default: the strategy class's ``lookback``
-    attribute, else 1,000) is how many past bars per symbol ``ctx.history`` reads from those
-    lists; on a dataset it is all there is, and asking for more raises a ``ConfigError`` naming
-    ``lookback``. On a feed in memory, longer histories come from its arrays.
+    turned into Python lists once. By default (``None``) a chunk holds 65,536 bars, or 512 per
+    symbol if that is more (a universe of a thousand symbols walks chunks of 512,000 bars: a
+    chunk's set-up costs per symbol, and must be spread over enough of each one's bars).
+    ``lookback`` (default: the strategy class's ``lookback`` attribute, else 1,000) is how many
+    past bars per symbol ``ctx.history`` reads from those lists; on a dataset it is all there
+    is, and asking for more raises a ``ConfigError`` naming ``lookback``. On a feed in memory,
+    longer histories come from its arrays.
     """
 
     __slots__ = (
@@ -159,12 +204,14 @@ class SyncExecutionEngine:
         symbols: Sequence[str] | None = None,
         history_bars: int = 100_000,
         risk: RiskLimits | RiskManager | None = None,
-        chunk_size: int = DEFAULT_CHUNK,
+        chunk_size: int | None = None,
         lookback: int | None = None,
     ) -> None:
         self._stream: Iterable[Bar] | None = None
-        if not (isinstance(chunk_size, int) and chunk_size >= 1):
-            raise ConfigError("chunk_size", chunk_size, "must be an integer >= 1")
+        if chunk_size is not None and (
+            isinstance(chunk_size, bool) or not (isinstance(chunk_size, int) and chunk_size >= 1)
+        ):
+            raise ConfigError("chunk_size", chunk_size, "must be an integer >= 1 or None")
         if lookback is None:
             lookback = getattr(strategy, "lookback", None) or DEFAULT_LOOKBACK
         if isinstance(lookback, bool) or not (isinstance(lookback, int) and lookback >= 1):
@@ -280,9 +327,9 @@ class SyncExecutionEngine:
         assert isinstance(source, ChunkSource)
         total = source.total_bars()
         expect = total if max_bars is None else min(total or max_bars, max_bars)
-        size = self._chunk_size
-        if progress is not None and expect:
-            size = min(size, max(1, expect // 100))
+        size = self._chunk_size or max(DEFAULT_CHUNK, MIN_SYMBOL_BARS * len(source.symbols))
+        # progress about every 1% of the bars: a chunk is walked in that many bars at a time
+        step = max(1, expect // 100) if progress is not None and expect else None
         chunks = source.chunks(size)
         eq_ts: array[int] = array("q")
         eq: array[float] = array("d")
@@ -295,6 +342,7 @@ class SyncExecutionEngine:
         if cur is None:
             raise DataError("rows", 0, "the feed has no bars")
         self.ctx.now = int(cur.ts[0]) - 1
+        self.ctx._rows = _BarRows(self._bars)
         self.strategy.on_start(self.ctx)
         self._drain()
 
@@ -307,14 +355,24 @@ class SyncExecutionEngine:
             if max_bars is not None and done + m >= max_bars:
                 m = max_bars - done
                 ended = m == len(cur) and next(chunks, None) is None
-            ts_list, sym_list, row_list, cols = self._load_chunk(cur, m, windows)
+            ts_list, sym_list, row_list = self._load_chunk(cur, m, windows)
             grow = bytes(8 * m)
             eq_ts.frombytes(grow)
             eq.frombytes(grow)
             gross.frombytes(grow)
-            k = self._run_range(done, ts_list, sym_list, row_list, cols, k, eq_ts, eq, gross)
-            done += m
-            self._at = (k, done)
+            if progress is None or step is None or step >= m:
+                k = self._run_range(done, ts_list, sym_list, row_list, k, eq_ts, eq, gross)
+                done += m
+                self._at = (k, done)
+            else:  # the chunk in stretches of `step` bars, progress after each
+                ts_it, sym_it, row_it = iter(ts_list), iter(sym_list), iter(row_list)
+                for a in range(0, m, step):
+                    n = min(step, m - a)
+                    k = self._run_range(done, islice(ts_it, n), sym_it, row_it, k, eq_ts, eq, gross)
+                    done += n
+                    self._at = (k, done)
+                    if a + n < m:
+                        progress(done, total if total is not None else done)
             if progress is not None:
                 progress(done, total if total is not None else done)
             if max_bars is not None and done >= max_bars:
@@ -334,15 +392,15 @@ class SyncExecutionEngine:
 
     def _load_chunk(
         self, chunk: BarChunk, m: int, windows: list[tuple[array[float], ...] | None]
-    ) -> tuple[array[int], Iterable[int], Iterable[int], list[tuple[array[float], ...]]]:
-        """The first ``m`` bars of ``chunk`` for the bar loop: timestamps, symbol indexes, rows
-        in each symbol's window, and the windows: per symbol, compact arrays of open, high, low,
-        close and volume holding the last ``lookback`` bars before the chunk, then the chunk's.
-        ``ctx.history`` reads them too (as lists, made on its first call in a chunk)."""
+    ) -> tuple[array[int], Iterable[int], Iterable[int]]:
+        """The first ``m`` bars of ``chunk`` for the bar loop: timestamps, symbol indexes and
+        rows in each symbol's window, after setting up the windows: per symbol, compact arrays
+        of open, high, low, close and volume holding the last ``lookback`` bars before the
+        chunk, then the chunk's, held by the symbol's reused bar. ``ctx.history`` reads them too
+        (as lists, made on its first call in a chunk)."""
         import numpy as np
 
         ctx = self.ctx
-        rows = ctx._rows
         keep = self._lookback
         symbols = self.feed.symbols
         bars = self._bars
@@ -356,25 +414,28 @@ class SyncExecutionEngine:
             new = []
             for j in range(5):
                 w = array("d") if old is None else old[j][len(old[j]) - p :]
-                w.frombytes(np.ascontiguousarray(arrays[j + 1], dtype=np.float64).tobytes())
+                w.frombytes(_raw(np.ascontiguousarray(arrays[j + 1], dtype=np.float64)))
                 new.append(w)
             window = tuple(new)
             windows[si] = window
             prefix[si] = p
-            bars[si]._w = window
+            bar = bars[si]
+            bar._w = window
+            bar._c = window[3]
             sym = symbols[si]
             ctx._cols[sym] = window
             ctx._lists[sym] = [None] * 5
             ctx._base[sym] = first_row - p
-            if sym in rows:
-                rows[sym] = p - 1  # its latest bar, now the last of the window's prefix
-        cols: list[Any] = [w if w is not None else () for w in windows]
-        ts_list = array("q", np.ascontiguousarray(chunk.ts[:m], dtype=np.int64).tobytes())
+            if bar._r >= 0:
+                bar._r = p - 1  # its latest bar, now the last of the window's prefix
+        ts_list = _int_array(chunk.ts[:m])
         if chunk.sym is None or chunk.pos is None:
-            return ts_list, repeat(0, m), range(prefix[0], prefix[0] + m), cols
+            return ts_list, repeat(0, m), range(prefix[0], prefix[0] + m)
         sym_idx = chunk.sym[:m]
         local = chunk.pos[:m] + np.asarray(prefix, dtype=np.int64)[sym_idx]
-        return ts_list, sym_idx.tolist(), local.tolist(), cols
+        # compact arrays, not lists: a list of half a million ints is as many objects, which the
+        # garbage collector walks (a cache miss each) whenever the strategy's orders trigger it
+        return ts_list, _int_array(sym_idx), _int_array(local)
 
     def _flush_cross(self) -> None:
         """``on_bars`` for the last timestamp's bars, if the strategy has it and they wait."""
@@ -506,10 +567,9 @@ class SyncExecutionEngine:
     def _run_range(
         self,
         start: int,
-        ts_list: array[int],
+        ts_list: Iterable[int],
         sym_list: Iterable[int],
         row_list: Iterable[int],
-        cols: list[tuple[array[float], ...]],
         k: int,
         eq_ts: array[int],
         eq: array[float],
@@ -517,12 +577,10 @@ class SyncExecutionEngine:
     ) -> int:
         # Everything the loop touches is bound to a local once: attribute and global lookups are
         # the main per-bar cost in CPython.
-        symbols = self.feed.symbols
         bars = self._bars
         ctx = self.ctx
-        ctx_rows = ctx._rows
         pf = self.portfolio
-        mark = pf.mark
+        mark = pf.mark_position
         positions = pf.positions
         mgr = self.manager
         open_books = mgr.book.open
@@ -556,17 +614,22 @@ class SyncExecutionEngine:
                     ctx.now = ts
                     if observe is not None:
                         observe(ts, pf.cash + pf.market_value)
-                sym = symbols[si]
-                w = cols[si]
-                c = w[3][r]
-                if open_books.get(sym):
-                    process_bar(sym, ts, w[0][r], w[1][r], w[2][r], c, w[4][r])
-                if sym in positions:
-                    mark(sym, c)
-                last_prices[sym] = c
-                ctx_rows[sym] = r
+                # one symbol's objects are touched per bar, and only these: over a wide universe
+                # each was last touched a timestamp ago and is out of the CPU's nearest caches
                 bar = bars[si]
-                bar.ts = ts
+                sym = bar.symbol
+                c = bar._c[r]
+                if open_books.get(sym):
+                    w = bar._w
+                    process_bar(sym, ts, w[0][r], w[1][r], w[2][r], c, w[4][r])
+                pos = bar._pos
+                if pos is not None:
+                    mark(pos, c)
+                elif sym in positions:  # the portfolio has had one since the last bar
+                    pos = bar._pos = positions[sym]
+                    mark(pos, c)
+                last_prices[sym] = c
+                bar.ts = last_ts  # the timestamp's one int, shared by its bars (ts is a copy)
                 bar.close = c
                 bar._r = r
                 if events:
