@@ -39,6 +39,7 @@ from tradeloop.errors import ConfigError, StrategyError, TradeloopError
 if TYPE_CHECKING:
     from tradeloop.config import TradeloopConfig
     from tradeloop.data.feed import BarFeed
+    from tradeloop.data.stream import BarDataset
     from tradeloop.results.result import BacktestResult
 
 __all__ = ["app", "main"]
@@ -161,7 +162,7 @@ class _Interrupted(Exception):
 
 
 def _run_engine(
-    cfg: TradeloopConfig, feed: BarFeed, console: Console, quiet: bool
+    cfg: TradeloopConfig, feed: BarFeed | BarDataset, console: Console, quiet: bool
 ) -> BacktestResult:
     """Build the engine from ``cfg`` over ``feed`` and run it, with a progress bar unless quiet.
 
@@ -254,21 +255,29 @@ def _backtest(
     console = _stdout()
     out_dir = out if out is not None else cfg.output_dir
     _check_out_dir(out_dir)  # before spending time on the data and the run
-    feed = _load_feed(cfg, console, quiet)
+    feed = _load_source(cfg, console, quiet)
     try:
         result = _run_engine(cfg, feed, console, quiet)
     except StrategyError as err:
         tb = "".join(traceback.format_exception(err.error))
         _stderr().print(Text(tb.rstrip()), soft_wrap=True)
         _stderr().print(Text(f"error: {err}", style="bold red"))
-        _write_partial(err.result, cfg, out_dir, report, title, feed)
+        _write_partial(err.result, cfg, out_dir, report, title, _in_memory(feed))
         raise typer.Exit(EXIT_ERROR) from None
     except _Interrupted as stop:
         _stderr().print(Text("interrupted (Ctrl-C)", style="bold yellow"))
-        _write_partial(stop.result, cfg, out_dir, report, title, feed)
+        _write_partial(stop.result, cfg, out_dir, report, title, _in_memory(feed))
         raise typer.Exit(EXIT_INTERRUPTED) from None
     result.settings = _run_settings(cfg)
-    return _write_outputs(result, out_dir, report, quiet, title, console, feed=feed)
+    return _write_outputs(result, out_dir, report, quiet, title, console, feed=_in_memory(feed))
+
+
+def _in_memory(feed: BarFeed | BarDataset) -> BarFeed | None:
+    """``feed`` if its bars are in memory, else ``None``: the report then leaves out the buy and
+    hold benchmark and the price charts, which would need every close of a streamed dataset."""
+    from tradeloop.data.feed import BarFeed
+
+    return feed if isinstance(feed, BarFeed) else None
 
 
 def _write_partial(
@@ -277,7 +286,7 @@ def _write_partial(
     out_dir: Path,
     report: bool,
     title: str,
-    feed: BarFeed,
+    feed: BarFeed | None,
 ) -> None:
     """Write the results of a run that stopped early (marked partial) and say where."""
     err = _stderr()
@@ -293,22 +302,67 @@ def _write_partial(
     )
 
 
-def _load_feed(cfg: TradeloopConfig, console: Console, quiet: bool) -> BarFeed:
+def _load_feed(cfg: TradeloopConfig, console: Console, quiet: bool, needed_by: str) -> BarFeed:
+    """The bars loaded in memory, for ``needed_by`` (a streamed config is refused, naming it)."""
     from tradeloop.config import build_feed
+    from tradeloop.config.data import require_in_memory
 
+    require_in_memory(cfg, needed_by)
     if quiet:
         return build_feed(cfg)
     started = time.perf_counter()
     with console.status("loading data ..."):
         feed = build_feed(cfg)
-    first = _fmt_ts(feed.start, time_of_day=False)
-    last = _fmt_ts(feed.end, time_of_day=False)
+    _print_loaded(feed, console, started)
+    return feed
+
+
+def _load_source(cfg: TradeloopConfig, console: Console, quiet: bool) -> BarFeed | BarDataset:
+    """What a backtest runs: the bars in memory, or (``data.stream``) a dataset read as it goes."""
+    from tradeloop.config.data import build_source
+
+    if quiet:
+        return build_source(cfg)
+    started = time.perf_counter()
+    with console.status("loading data ..." if not cfg.data.stream else "opening data ..."):
+        feed = build_source(cfg)
+        total = feed.total_bars()  # a count (pushed-down filters) for a dataset: no bar read
+    _print_loaded(feed, console, started, total)
+    return feed
+
+
+def _print_loaded(
+    feed: BarFeed | BarDataset, console: Console, started: float, total: int | None = None
+) -> None:
+    from tradeloop.data.feed import BarFeed
+
+    secs = f"({time.perf_counter() - started:.2f}s)"
+    if isinstance(feed, BarFeed):
+        first = _fmt_ts(feed.start, time_of_day=False)
+        last = _fmt_ts(feed.end, time_of_day=False)
+        console.print(
+            f"loaded {len(feed):,} bars: {', '.join(feed.symbols)}, {first} to {last} {secs}",
+            soft_wrap=True,
+        )
+        return
+    count = "? bars" if total is None else f"{total:,} bars"
     console.print(
-        f"loaded {len(feed):,} bars: {', '.join(feed.symbols)}, {first} to {last} "
-        f"({time.perf_counter() - started:.2f}s)",
+        f"streaming {count}: {', '.join(feed.symbols)}{_dataset_period(feed, ', ')}, "
+        f"read as the run goes {secs}",
         soft_wrap=True,
     )
-    return feed
+
+
+def _dataset_period(feed: BarDataset, sep: str) -> str:
+    """The ``start``/``end`` filters of a dataset for display (its bars are not read for it)."""
+    if feed.lo is None and feed.hi is None:
+        return ""
+    sec = 10**9  # whole seconds: a date-only end is the day's last nanosecond
+    first = None if feed.lo is None else _fmt_ts(feed.lo // sec * sec, time_of_day=False)
+    last = None if feed.hi is None else _fmt_ts(feed.hi // sec * sec, time_of_day=False)
+    if first is None:
+        return f"{sep}up to {last}"
+    return f"{sep}{first} on" if last is None else f"{sep}{first} to {last}"
 
 
 def _write_outputs(
@@ -502,10 +556,15 @@ def live(
         out_dir = out if out is not None else cfg.output_dir
         _check_out_dir(out_dir)
         from tradeloop.cli_live import run_live
+        from tradeloop.config.broker import REPLAY_NEEDS_MEMORY
         from tradeloop.execution.asynchronous.engine import AsyncExecutionEngine
 
         console = _stdout()
-        feed = _load_feed(cfg, console, quiet) if cfg.broker.name == "simulated" else None
+        feed = (
+            _load_feed(cfg, console, quiet, REPLAY_NEEDS_MEMORY)
+            if cfg.broker.name == "simulated"
+            else None
+        )
         engine = create_engine(cfg, feed=feed, out_dir=out_dir)
         assert isinstance(engine, AsyncExecutionEngine)
         title = f"{cfg.strategy.strategy_class.__name__} - {cfg.name}"
@@ -703,15 +762,21 @@ def validate(config: ConfigArg) -> None:
         from tradeloop.config import (
             AlpacaBrokerConfig,
             build_commission,
-            build_feed,
             build_slippage,
             build_strategy,
             load_config,
         )
+        from tradeloop.config.data import build_source
+        from tradeloop.data.feed import BarFeed
 
         cfg = load_config(config)
+        if cfg.execution.mode != "sync" and cfg.broker.name == "simulated":
+            from tradeloop.config.broker import REPLAY_NEEDS_MEMORY
+            from tradeloop.config.data import require_in_memory
+
+            require_in_memory(cfg, REPLAY_NEEDS_MEMORY)
         console = _stdout()
-        feed = build_feed(cfg) if cfg.data.sources else None
+        feed = build_source(cfg) if cfg.data.sources else None
         strategy_cls = cfg.strategy.strategy_class
         params = build_strategy(cfg).params
         ex = cfg.execution
@@ -723,11 +788,18 @@ def validate(config: ConfigArg) -> None:
             "mode", ex.mode if ex.mode == ex.mode_input else f"{ex.mode_input} ({ex.mode})"
         )
         grid.add_row("data", cfg.data.source)
-        if feed is not None:
+        if isinstance(feed, BarFeed):
             per_symbol = ", ".join(f"{s} {len(feed[s]):,}" for s in feed.symbols)
             grid.add_row("symbols", ", ".join(feed.symbols))
             grid.add_row("bars", f"{len(feed):,} ({per_symbol})")
             grid.add_row("period", f"{_fmt_ts(feed.start)} to {_fmt_ts(feed.end)}")
+        elif feed is not None:  # data.stream: counted, not read
+            counts = feed.bars_per_symbol()
+            per_symbol = ", ".join(f"{s} {counts.get(s, 0):,}" for s in feed.symbols)
+            grid.add_row("symbols", ", ".join(feed.symbols))
+            grid.add_row("bars", f"{sum(counts.values()):,} ({per_symbol}), streamed")
+            period = _dataset_period(feed, "")
+            grid.add_row("period", period or "all of the data (read as the run goes)")
         else:
             grid.add_row("symbols", ", ".join(cfg.data.symbols or ()))
         grid.add_row(
@@ -932,7 +1004,9 @@ def sweep_command(
         out_dir = out if out is not None else cfg.output_dir
         _check_out_dir(out_dir)
         console = _stdout()
-        feed = _load_feed(cfg, console, quiet)
+        feed = _load_feed(
+            cfg, console, quiet, "`tradeloop sweep` (its runs share the bars as arrays)"
+        )
         _run_sweep(cfg, feed, ex_name, workers, addr, out_dir, n_top, quiet, console)
         wf = s.walk_forward
         if wf is not None and not no_walk_forward:

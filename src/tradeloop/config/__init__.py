@@ -65,7 +65,7 @@ from tradeloop.config.costs import (
     build_commission,
     build_slippage,
 )
-from tradeloop.config.data import DataConfig, build_feed
+from tradeloop.config.data import DataConfig, build_feed, build_source, require_in_memory
 from tradeloop.config.execution import MODE_ALIASES, ExecutionConfig
 from tradeloop.config.loader import (
     OutputConfig,
@@ -100,8 +100,10 @@ __all__ = [
     "build_feed",
     "build_risk",
     "build_slippage",
+    "build_source",
     "build_strategy",
     "load_config",
     "parse_config",
+    "require_in_memory",
     "resolve_strategy_class",
 ]

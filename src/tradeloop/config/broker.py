@@ -132,6 +132,9 @@ BrokerSection = Annotated[
 ]
 
 
+REPLAY_NEEDS_MEMORY = "broker: simulated (it replays bars held in memory)"
+
+
 def build_broker(cfg: TradeloopConfig, feed: BarFeed | None = None) -> AsyncBroker:
     """The broker ``cfg.broker`` describes. A simulated broker replays ``feed`` (default: the
     config's ``data``) with the account and costs of ``execution`` and ``costs``; Alpaca's is
@@ -143,12 +146,13 @@ def build_broker(cfg: TradeloopConfig, feed: BarFeed | None = None) -> AsyncBrok
         return _build_ib(section, cfg.data.symbols or [])
     if isinstance(section, BinanceBrokerConfig):
         return _build_binance(section, cfg.data.symbols or [])
-    from tradeloop.config.data import build_feed
+    from tradeloop.config.data import build_feed, require_in_memory
     from tradeloop.config.loader import build_engine_kwargs
     from tradeloop.execution.asynchronous.brokers.simulated import SimulatedBroker
     from tradeloop.execution.asynchronous.sources import ReplayBarSource
 
     if feed is None:
+        require_in_memory(cfg, REPLAY_NEEDS_MEMORY)
         feed = build_feed(cfg)
     source = ReplayBarSource(feed, speed=section.speed, max_sleep=section.max_sleep)
     kwargs = build_engine_kwargs(cfg)

@@ -9,13 +9,16 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, model_validator
 
 from tradeloop.config._base import _Section, field_error
-from tradeloop.errors import ConfigError
+from tradeloop.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
     from tradeloop.config.loader import TradeloopConfig
     from tradeloop.data.feed import BarFeed
+    from tradeloop.data.stream import BarDataset
 
-__all__ = ["DataConfig", "build_feed"]
+__all__ = ["DataConfig", "build_feed", "build_source", "require_in_memory"]
+
+_GLOB_CHARS = "*?["
 
 
 def _date_to_str(value: Any) -> Any:
@@ -47,6 +50,14 @@ class DataConfig(_Section):
     files (detected from their number of digits when not given); ``resample`` (``5min``, ``1h``,
     ``1d``, ...) aggregates the loaded bars into coarser UTC buckets (see
     :mod:`tradeloop.data.resample`).
+
+    ``stream: true`` reads ``path`` as the run goes instead of loading it (see
+    :func:`tradeloop.data.stream.open_dataset`; needs pyarrow): ``path`` may then be a file, a
+    folder (hive partitions such as ``symbol=ACME/`` or ``date=2020-01-02/``) or a glob, with
+    ``symbols``/``start``/``end`` pushed down to the reader, and memory stays bounded whatever the
+    data's length. :func:`build_source` then gives a :class:`~tradeloop.data.stream.BarDataset`,
+    which the synchronous engine (``tradeloop backtest``) runs. Not with ``sample`` or ``files``,
+    nor with ``resample``; sweeps and the simulated broker need the bars in memory and refuse it.
     """
 
     sample: Literal["daily", "minute"] | None = None
@@ -61,6 +72,7 @@ class DataConfig(_Section):
     end: Annotated[str | None, BeforeValidator(_date_to_str)] = None
     timestamp_unit: Literal["s", "ms", "us", "ns"] | None = None
     resample: str | None = None
+    stream: bool = False
 
     @property
     def sources(self) -> list[str]:
@@ -77,6 +89,33 @@ class DataConfig(_Section):
                 {k: str(getattr(self, k)) for k in given},
                 f"give exactly one data source: sample, path or files (got {' and '.join(given)})",
             )
+        if self.stream:
+            if self.sample is not None:
+                raise field_error(
+                    "stream",
+                    True,
+                    "does not apply to the embedded sample (small, and loaded in memory); "
+                    "stream a file, folder or glob given as data.path",
+                )
+            if self.files is not None:
+                raise field_error(
+                    "stream",
+                    True,
+                    "does not apply to data.files: give data.path a folder of symbol=NAME/ "
+                    "partitions, or a folder or glob of files with a symbol column",
+                )
+            if self.path is None:
+                raise field_error(
+                    "stream", True, "needs data.path: the file, folder or glob to stream"
+                )
+            if self.resample is not None:
+                raise field_error(
+                    "resample",
+                    self.resample,
+                    "not supported with data.stream: true (streamed bars are not resampled); "
+                    "resample the files beforehand, or use tradeloop.data.resample.Resampler "
+                    "in the strategy",
+                )
         if self.symbol is not None and self.path is None:
             raise field_error(
                 "symbol", self.symbol, "only applies with data.path (a single-symbol file)"
@@ -130,20 +169,71 @@ class DataConfig(_Section):
         if self.sample is not None:
             return f"sample: {self.sample}"
         if self.path is not None:
-            return f"path: {self.path}"
+            return f"path: {self.path}{' (streamed)' if self.stream else ''}"
         return "files: " + ", ".join(f"{s}={p}" for s, p in (self.files or {}).items())
 
 
 def build_feed(cfg: TradeloopConfig | DataConfig) -> BarFeed:
     """Load the bars described by ``data`` (this is where pandas gets imported), then resample
-    them if ``data.resample`` says so (after the ``symbols``/``start``/``end`` selection)."""
+    them if ``data.resample`` says so (after the ``symbols``/``start``/``end`` selection).
+
+    A ``data.stream: true`` config is refused (:class:`ConfigError` naming ``data.stream``): use
+    :func:`build_source` where a streamed dataset will do."""
     d = cfg if isinstance(cfg, DataConfig) else cfg.data
+    require_in_memory(d, "build_feed (use build_source to stream)")
     feed = _load(d)
     if d.resample is not None:
         from tradeloop.data.resample import resample
 
         feed = resample(feed, d.resample)
     return feed
+
+
+def build_source(cfg: TradeloopConfig | DataConfig) -> BarFeed | BarDataset:
+    """What the synchronous engine runs: with ``data.stream: true`` a
+    :class:`~tradeloop.data.stream.BarDataset` over ``data.path`` (opened, nothing read yet),
+    otherwise the :class:`BarFeed` of :func:`build_feed`."""
+    d = cfg if isinstance(cfg, DataConfig) else cfg.data
+    if not d.stream:
+        return build_feed(d)
+    assert d.path is not None  # the model's check
+    from tradeloop.data.stream import open_dataset
+
+    text = str(d.path)
+    if any(ch in text for ch in _GLOB_CHARS):
+        import glob
+
+        if not glob.glob(text, recursive=True):
+            raise ConfigError("data.path", text, "no file matches the pattern")
+    elif not d.path.exists():
+        raise ConfigError("data.path", text, "no such file or folder")
+    try:
+        return open_dataset(
+            d.path,
+            symbols=list(d.symbols) if d.symbols is not None else None,
+            start=d.start,
+            end=d.end,
+            symbol=d.symbol,
+            format=d.format,
+            timestamp_unit=d.timestamp_unit,
+        )
+    except DataError as exc:
+        if exc.field == "path":  # cannot be opened as the format: name the config's field
+            raise ConfigError("data.path", exc.value, exc.reason) from None
+        raise
+
+
+def require_in_memory(cfg: TradeloopConfig | DataConfig, needed_by: str) -> None:
+    """Raise :class:`ConfigError` naming ``data.stream`` if the config streams its bars:
+    ``needed_by`` (a sweep, the simulated broker, ...) needs them loaded in memory."""
+    d = cfg if isinstance(cfg, DataConfig) else cfg.data
+    if d.stream:
+        raise ConfigError(
+            "data.stream",
+            True,
+            f"{needed_by} needs the bars loaded in memory, not streamed: set data.stream: false "
+            "(or leave it out)",
+        )
 
 
 def _load(d: DataConfig) -> BarFeed:
@@ -157,7 +247,13 @@ def _load(d: DataConfig) -> BarFeed:
 
     if d.path is not None:
         if not d.path.is_file():
-            raise ConfigError("data.path", str(d.path), "file not found")
+            if d.path.is_dir():
+                hint = "is a folder: set data.stream: true to stream it"
+            elif any(ch in str(d.path) for ch in _GLOB_CHARS):
+                hint = "file not found (a glob needs data.stream: true)"
+            else:
+                hint = "file not found"
+            raise ConfigError("data.path", str(d.path), hint)
         return load_bars(
             d.path,
             symbol=d.symbol,

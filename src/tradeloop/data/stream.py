@@ -251,6 +251,35 @@ class BarDataset(ChunkSource):
         n = self.total_bars()
         return 0 if n is None else n
 
+    def bars_per_symbol(self) -> dict[str, int]:
+        """How many bars of each symbol the filters keep, counted without reading the bars: a
+        pyarrow count, or (with a symbol column) a scan of that one column, batch by batch."""
+        if "symbol" not in self._names:
+            return {self.symbols[0]: len(self)}
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.dataset as ds
+
+        wanted = list(self.symbols)
+        cond = ds.field(self._names["symbol"]).isin(wanted)
+        flt = cond if self._filter is None else cond & self._filter
+        counts = dict.fromkeys(wanted, 0)
+        scanner = self._dataset.scanner(
+            columns=[self._names["symbol"]],
+            filter=flt,
+            batch_size=self.batch_size,
+            batch_readahead=1,
+            fragment_readahead=1,
+        )
+        for batch in scanner.to_batches():
+            col = batch.column(0)
+            if pa.types.is_dictionary(col.type):
+                col = col.dictionary_decode()
+            for item in pc.value_counts(col).to_pylist():
+                key = str(item["values"])
+                counts[key] = counts.get(key, 0) + int(item["counts"])
+        return counts
+
     def batches(self, sym: str) -> Iterator[_Arrays]:
         """``(ts, open, high, low, close, volume)`` arrays of ``sym``, batch by batch, checked."""
         import pyarrow as pa

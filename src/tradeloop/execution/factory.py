@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tradeloop.data.feed import BarFeed
+from tradeloop.data.feed import BarFeed, ChunkSource
 from tradeloop.errors import ConfigError
 from tradeloop.execution.synchronous.engine import SyncExecutionEngine
 from tradeloop.strategy import Strategy
@@ -62,9 +62,10 @@ def require_async_available(field: str = "execution.mode", value: object = "asyn
 
 
 def create_sync_engine(
-    feed: BarFeed, strategy: Strategy, **engine_kwargs: Any
+    feed: BarFeed | ChunkSource, strategy: Strategy, **engine_kwargs: Any
 ) -> SyncExecutionEngine:
-    """A :class:`SyncExecutionEngine` over ``feed`` running ``strategy``.
+    """A :class:`SyncExecutionEngine` over ``feed`` (bars in memory, or a streamed
+    :class:`~tradeloop.data.stream.BarDataset`) running ``strategy``.
 
     ``engine_kwargs`` are the engine's keyword arguments: ``initial_cash``, ``commission``,
     ``slippage``, ``participation_rate``, ``allow_short``, ``leverage``, ``fractional``.
@@ -138,17 +139,15 @@ def create_engine(
     ``feed``, ``strategy`` and ``broker`` replace the ones the config describes (the data is then
     not loaded, the strategy not instantiated, the broker not built from the config). Raises
     :class:`ConfigError` for an invalid config, and for ``async``/``live`` without aiohttp.
+    With ``data.stream: true`` a sync engine runs the files as a streamed
+    :class:`~tradeloop.data.stream.BarDataset`; the simulated broker refuses it (it replays bars
+    held in memory).
 
     A live engine with a real broker keeps an order journal (see :func:`journal_path`; its
     default folder is ``out_dir``, else ``output.dir``) and resumes from it after a restart.
     """
-    from tradeloop.config import (
-        build_broker,
-        build_engine_kwargs,
-        build_feed,
-        build_risk,
-        build_strategy,
-    )
+    from tradeloop.config import build_broker, build_engine_kwargs, build_risk, build_strategy
+    from tradeloop.config.data import build_source
 
     cfg = _load(config)
     if cfg.execution.mode == "async":
@@ -177,6 +176,5 @@ def create_engine(
     kwargs = build_engine_kwargs(cfg)
     if strategy is None:
         strategy = build_strategy(cfg)
-    if feed is None:
-        feed = build_feed(cfg)
-    return create_sync_engine(feed, strategy, **kwargs)
+    source = build_source(cfg) if feed is None else feed
+    return create_sync_engine(source, strategy, **kwargs)

@@ -181,8 +181,11 @@ def plan(
         strategy_name = getattr(factory, "__name__", "factory")
     else:
         from tradeloop.config import build_engine_kwargs, build_feed
+        from tradeloop.config.data import require_in_memory
 
         cfg = _load_config(config_or_engine_factory)
+        if data is None:
+            require_in_memory(cfg, "a sweep (its runs share the bars as arrays)")
         cls = cfg.strategy.strategy_class
         norm = validate_params(norm, cls, grid_field)
         base = {str(k): v for k, v in cfg.strategy.params.items()}
