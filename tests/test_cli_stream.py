@@ -6,7 +6,6 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -14,30 +13,12 @@ from tradeloop.cli import app
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
+from tradeloop.testing.bars import bars_table  # noqa: E402
 
 runner = CliRunner()
 
-DAY = 86_400 * 10**9
-T0 = 1_577_923_200 * 10**9  # 2020-01-02
 SYMS = {"ACME": 300, "BOLT": 250}
 RESULT_FILES = ("equity.csv", "trades.csv", "orders.csv")
-
-
-def bars_table(sym: str, n: int, seed: int, with_symbol: bool = False) -> Any:
-    rng = np.random.default_rng(seed)
-    c = 100 * np.exp(np.cumsum(rng.normal(0, 0.02, n)))
-    o = np.concatenate(([100.0], c[:-1]))
-    cols = {
-        "timestamp": pa.array(T0 + np.arange(n, dtype=np.int64) * DAY, pa.timestamp("ns", "UTC")),
-        "open": o,
-        "high": np.maximum(o, c) * 1.01,
-        "low": np.minimum(o, c) * 0.99,
-        "close": c,
-        "volume": rng.integers(1_000, 10_000, n).astype(float),
-    }
-    if with_symbol:
-        cols["symbol"] = pa.array([sym] * n)
-    return pa.table(cols)
 
 
 def write_data(root: Path) -> None:
