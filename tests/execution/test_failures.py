@@ -173,7 +173,7 @@ def test_an_engine_failure_is_not_blamed_on_the_strategy(monkeypatch: pytest.Mon
     def broken(*args: Any) -> None:
         raise RuntimeError("engine bug")
 
-    monkeypatch.setattr(Portfolio, "mark", broken)  # called once X is held
+    monkeypatch.setattr(Portfolio, "mark_position", broken)  # called once X is held
     with pytest.raises(RuntimeError, match="engine bug"):
         engine.run()
     assert engine.partial_result is None
