@@ -123,6 +123,13 @@ class _EventQueue:
         self.items.append(order.snapshot())
 
 
+def _distinct(ts: Any) -> int:
+    """How many distinct values a sorted numpy array holds."""
+    import numpy as np
+
+    return int(np.count_nonzero(ts[1:] != ts[:-1])) + 1 if len(ts) else 0
+
+
 def _raw(values: Any) -> memoryview:
     """A contiguous numpy array's bytes, not copied (``array.frombytes`` copies them once)."""
     return memoryview(values).cast("B")
@@ -356,7 +363,9 @@ class SyncExecutionEngine:
                 m = max_bars - done
                 ended = m == len(cur) and next(chunks, None) is None
             ts_list, sym_list, row_list = self._load_chunk(cur, m, windows)
-            grow = bytes(8 * m)
+            # room for the chunk's equity points: one per timestamp, not per bar (over twenty
+            # symbols, sized by bars, the curve's arrays were twenty times what they hold)
+            grow = bytes(8 * _distinct(cur.ts[:m]))
             eq_ts.frombytes(grow)
             eq.frombytes(grow)
             gross.frombytes(grow)
