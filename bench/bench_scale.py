@@ -80,6 +80,19 @@ def write_dataset(root: Path, symbols: int, bars: int) -> None:
         pq.write_table(table, path, row_group_size=131_072)
 
 
+def write_dataset_in_child(root: Path, symbols: int, bars: int) -> None:
+    """:func:`write_dataset` in a child process. On Linux a process's peak RSS
+    (``ru_maxrss``) carries over through fork and exec, so the cases' children would start
+    from this process's peak: generating the data here would hide their own."""
+    code = (
+        "import pathlib, runpy, sys; ns = runpy.run_path(sys.argv[1]); "
+        "ns['write_dataset'](pathlib.Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code, __file__, str(root), str(symbols), str(bars)], check=True
+    )
+
+
 def run_child(root: Path, mode: str, symbols: int) -> dict[str, float]:
     out = subprocess.run(
         [sys.executable, "-c", CHILD, str(root), mode, str(symbols)],
@@ -100,7 +113,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(args.dir or tmp)
-        write_dataset(root, args.symbols, args.bars)
+        write_dataset_in_child(root, args.symbols, args.bars)
         cases = [("in memory", "memory", 1), ("streamed", "stream", 1)]
         cases += [("streamed", "stream", n) for n in (10, args.symbols) if 1 < n <= args.symbols]
         rows: list[dict[str, object]] = []

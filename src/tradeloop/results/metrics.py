@@ -201,9 +201,21 @@ def _max_drawdown_duration_days(ts: npt.NDArray[np.int64], e: FloatArray) -> flo
     return longest / _NS_PER_DAY
 
 
-def _trade_metrics(result: BacktestResult) -> dict[str, float]:
+def _closed_pnl(result: BacktestResult) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """``net_pnl`` and ``return_pct`` of the closed trades (from a log's columns if it is one)."""
+    from tradeloop.results.log import TradeLog
+
+    if isinstance(result.trades, TradeLog):
+        return result.trades.closed_pnl()
     closed = result.closed_trades
-    if not closed:
+    net = np.fromiter((t.net_pnl for t in closed), dtype=np.float64, count=len(closed))
+    pct = np.fromiter((t.return_pct for t in closed), dtype=np.float64, count=len(closed))
+    return net, pct
+
+
+def _trade_metrics(result: BacktestResult) -> dict[str, float]:
+    net, pct = _closed_pnl(result)
+    if not net.size:
         return {
             "win_rate": 0.0,
             "num_trades": 0.0,
@@ -212,8 +224,6 @@ def _trade_metrics(result: BacktestResult) -> dict[str, float]:
             "best_trade_pct": 0.0,
             "worst_trade_pct": 0.0,
         }
-    net = np.fromiter((t.net_pnl for t in closed), dtype=np.float64, count=len(closed))
-    pct = np.fromiter((t.return_pct for t in closed), dtype=np.float64, count=len(closed))
     gross_win = float(net[net > 0].sum())
     gross_loss = float(-net[net < 0].sum())
     profit_factor = math.inf if gross_win > 0 else 0.0
@@ -227,6 +237,24 @@ def _trade_metrics(result: BacktestResult) -> dict[str, float]:
         "best_trade_pct": float(pct.max()),
         "worst_trade_pct": float(pct.min()),
     }
+
+
+def _fill_sums(result: BacktestResult) -> tuple[float, float]:
+    """Notional traded and commission paid over the fills (a log's from its columns)."""
+    from tradeloop.results.log import FillLog
+
+    if isinstance(result.fills, FillLog):
+        return result.fills.sums()
+    traded = sum(abs(f.qty * f.price) for f in result.fills)
+    return traded, sum(f.commission for f in result.fills)
+
+
+def _count_rejected(result: BacktestResult) -> int:
+    from tradeloop.results.log import OrderLog
+
+    if isinstance(result.orders, OrderLog):
+        return result.orders.count_status(OrderStatus.REJECTED)
+    return sum(1 for o in result.orders if o.status is OrderStatus.REJECTED)
 
 
 def compute_metrics(
@@ -277,7 +305,7 @@ def compute_metrics(
 
     positive = e > 0
     avg_leverage = float(np.mean(gross[positive] / e[positive])) if positive.any() else 0.0
-    traded = sum(abs(f.qty * f.price) for f in result.fills)
+    traded, commission = _fill_sums(result)
     mean_equity = float(e.mean()) if n else 0.0
     turnover = traded / mean_equity if mean_equity > 0 else 0.0
 
@@ -294,10 +322,10 @@ def compute_metrics(
         "exposure": float(np.count_nonzero(gross > 0)) / n if n else 0.0,
         "avg_gross_leverage": avg_leverage,
         "turnover": float(turnover),
-        "total_commission": float(sum(f.commission for f in result.fills)),
+        "total_commission": float(commission),
         "final_equity": final,
         "num_orders": float(len(result.orders)),
-        "num_rejected": float(sum(1 for o in result.orders if o.status is OrderStatus.REJECTED)),
+        "num_rejected": float(_count_rejected(result)),
         "num_fills": float(len(result.fills)),
         "periods_per_year": ppy,
     }

@@ -63,6 +63,14 @@ class BacktestResult:
     ``equity_ts``/``equity``/``exposure`` hold one point per distinct timestamp of the feed: the
     account equity marked to the closes known at that time, and the gross market value of all
     positions (sum of |qty * price|) at that time.
+
+    ``orders``, ``fills`` and ``trades`` are sequences of :class:`Order`, :class:`Fill` and
+    :class:`Trade` (``len``, indexing, slices, iteration). From an engine they are compact logs
+    (:mod:`tradeloop.results.log`): each item is rebuilt from typed columns when read (equal
+    field by field to what the run made, not the same object; an order or trade still open is
+    the live object), and a long run's rows are spilled to Parquet files in a temporary
+    directory. :meth:`close` (or ``with result:``) removes those files at once; otherwise they
+    go when the result is garbage-collected or the interpreter exits.
     """
 
     initial_cash: float
@@ -70,9 +78,9 @@ class BacktestResult:
     equity_ts: Sequence[int]
     equity: Sequence[float]
     exposure: Sequence[float]
-    orders: list[Order]
-    fills: list[Fill]
-    trades: list[Trade]
+    orders: Sequence[Order]
+    fills: Sequence[Fill]
+    trades: Sequence[Trade]
     final_cash: float
     bars_processed: int
     elapsed_seconds: float
@@ -81,6 +89,20 @@ class BacktestResult:
     live: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     partial: str = ""
+
+    def close(self) -> None:
+        """Remove the files the result's logs spilled to disk (their rows still in memory stay
+        readable). Idempotent; also what leaving a ``with result:`` block does."""
+        for seq in (self.orders, self.fills, self.trades):
+            close = getattr(seq, "close", None)
+            if close is not None and hasattr(seq, "spill_files"):
+                close()
+
+    def __enter__(self) -> BacktestResult:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def is_partial(self) -> bool:
@@ -161,19 +183,28 @@ class BacktestResult:
         """The trades as a DataFrame (UTC times, ``duration``, ``is_open``); see
         :func:`tradeloop.results.frames.trades_frame`."""
         from tradeloop.results.frames import trades_frame
+        from tradeloop.results.log import TradeLog
 
+        if isinstance(self.trades, TradeLog):
+            return self.trades.frame()  # straight from the columns
         return trades_frame(self.trades)
 
     def orders_df(self) -> pd.DataFrame:
         """The orders as a DataFrame (the columns of ``Order.to_dict()``, UTC times)."""
         from tradeloop.results.frames import orders_frame
+        from tradeloop.results.log import OrderLog
 
+        if isinstance(self.orders, OrderLog):
+            return self.orders.frame()  # straight from the columns
         return orders_frame(self.orders)
 
     def fills_df(self) -> pd.DataFrame:
         """The fills as a DataFrame (the columns of ``Fill.to_dict()``, UTC times)."""
         from tradeloop.results.frames import fills_frame
+        from tradeloop.results.log import FillLog
 
+        if isinstance(self.fills, FillLog):
+            return self.fills.frame()  # straight from the columns
         return fills_frame(self.fills)
 
     def equity_series(self) -> pd.Series[float]:

@@ -689,7 +689,7 @@ class AsyncExecutionEngine:
             exposure=Column.view(self.curve.exposure),
             orders=list(self.manager.book.orders.values()),
             fills=list(self.manager.fills),
-            trades=list(pf.trades),
+            trades=pf.trades,  # the portfolio's compact log
             final_cash=pf.cash,
             bars_processed=self.bars_processed,
             elapsed_seconds=elapsed,

@@ -18,7 +18,10 @@ exchange's buying-power reservations recompute only those).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from tradeloop.errors import (
+    EngineError,
     InvalidOrderError,
     InvalidTransitionError,
     OrderNotFoundError,
@@ -41,6 +44,11 @@ from tradeloop.execution.types import (
     TakeProfitParams,
     TimeInForce,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from tradeloop.results.log import OrderLog
 
 __all__ = ["OrderBook", "class_params"]
 
@@ -72,11 +80,26 @@ def class_params(
 
 
 class OrderBook:
+    """The orders of one account (see the module docstring).
+
+    With a :class:`~tradeloop.results.log.OrderLog` (:meth:`keep_log`; the backtest's book has
+    one), an order that is done (terminal, and so is every order of its order class) leaves
+    ``orders`` for the log, where it is a compact row; :meth:`get`, :meth:`by_client_id` and
+    :meth:`current` still find it there (as an equal copy, by a scan: slower than a live one).
+    The move happens at the next registration, so code that changes an order just after ending
+    it (a replaced order's ``replaced_by``) still changes the object. Only a book whose
+    terminal orders never change again may have a log: not a live engine's (late fills).
+    """
+
     __slots__ = (
         "_client_ids",
+        "_custom_done",
+        "_done",
+        "_rows",
         "_seq",
         "client_id_prefix",
         "id_prefix",
+        "log",
         "open",
         "open_count",
         "orders",
@@ -101,6 +124,80 @@ class OrderBook:
         self.touched: set[str] = set()
         self._client_ids: dict[str, Order] = {}
         self._seq = 0
+        self.log: OrderLog | None = None
+        self._rows: dict[str, int] = {}  # with a log: each order of ``orders``' row in it
+        self._done: list[Order] = []  # with a log: orders ended since the last registration
+        self._custom_done: set[str] = set()  # logged orders' client ids of the caller's own
+
+    def keep_log(self, log: OrderLog) -> None:
+        """Keep orders in ``log`` from now on (see the class docstring); the orders registered
+        so far are reserved in it first."""
+        if self.orders or self.log is not None:
+            raise EngineError(
+                "keep_log: the book must have no order and no log yet (call it once, first)"
+            )
+        self.log = log
+
+    def all_orders(self) -> Sequence[Order]:
+        """Every order registered, in registration order: the log (done orders as rows, the
+        others as themselves), or, without one, a list of ``orders``."""
+        return self.log if self.log is not None else list(self.orders.values())
+
+    def _retire(self) -> None:
+        """Move the orders that ended, and whose order class has ended too, to the log."""
+        done = self._done
+        self._done = []
+        orders = self.orders
+        rows = self._rows
+        log = self.log
+        assert log is not None
+        client_ids = self._client_ids
+        prefix = self.client_id_prefix
+        for o in done:
+            pid = o.parent_id
+            root = o if pid is None else orders.get(pid, o)
+            legs = root.legs
+            if legs:
+                if root.is_open or any(leg.is_open for leg in legs):
+                    continue
+                group: tuple[Order, ...] = (root, *legs)
+            else:
+                group = (root,)
+            for m in group:
+                mid = m.id
+                row = rows.pop(mid, None)
+                if row is None:
+                    continue  # logged already
+                if orders.get(mid) is m:
+                    del orders[mid]
+                cid = m.client_order_id
+                if client_ids.get(cid) is m:
+                    del client_ids[cid]
+                if cid is not mid and cid != prefix + mid:
+                    self._custom_done.add(cid)
+                log.commit(row)
+
+    def _find(self, order_id: str) -> Order | None:
+        o = self.orders.get(order_id)
+        if o is None and self.log is not None:
+            o = self.log.find(order_id)
+        return o
+
+    def _client_id_taken(self, client_order_id: str, auto: bool = False) -> bool:
+        """Some order has this client id. ``auto``: it is ``client_id_prefix`` + a new order
+        id, so no logged order can have it as its own generated one (no scan)."""
+        if client_order_id in self._client_ids:
+            return True
+        if self.log is None:
+            return False
+        if client_order_id in self._custom_done:
+            return True
+        prefix = self.client_id_prefix
+        if auto or not client_order_id.startswith(prefix):
+            return False
+        # a logged order's generated client id: prefix + its id (a scan, for such ids only)
+        done = self.log.find(client_order_id[len(prefix) :])
+        return done is not None and done.client_order_id == client_order_id
 
     # -- creation ------------------------------------------------------------------------------
 
@@ -171,7 +268,7 @@ class OrderBook:
             created_at=now,
         )
         self.validator.validate(order)
-        if client_order_id is not None and client_order_id in self._client_ids:
+        if client_order_id is not None and self._client_id_taken(client_order_id):
             raise InvalidOrderError(
                 "client_order_id", client_order_id, "already used (client order ids are unique)"
             )
@@ -183,7 +280,9 @@ class OrderBook:
         order.id = self._next_id()
         if client_order_id is None:
             prefix = self.client_id_prefix
-            while prefix + order.id in self._client_ids:  # a caller already used it as a client id
+            in_use = self._client_ids
+            custom = self._custom_done
+            while prefix + order.id in in_use or prefix + order.id in custom:  # a caller's id
                 order.id = self._next_id()
             order.client_order_id = prefix + order.id
         if legs:
@@ -192,7 +291,7 @@ class OrderBook:
                 leg.qty = order.qty
                 leg.parent_id = order.id
                 leg.id = self._next_id()
-                while self.client_id_prefix + leg.id in self._client_ids or (
+                while self._client_id_taken(self.client_id_prefix + leg.id, True) or (
                     self.client_id_prefix + leg.id in taken
                 ):
                     leg.id = self._next_id()
@@ -327,6 +426,11 @@ class OrderBook:
 
     def register(self, order: Order) -> None:
         """Keep ``order`` (and its legs). A leg joins the open set once it is accepted."""
+        log = self.log
+        if log is not None:
+            if self._done:
+                self._retire()
+            self._rows[order.id] = log.reserve(order)
         self.orders[order.id] = order
         self._client_ids[order.client_order_id] = order
         if order.is_open and not (order.parent_id is not None and order.status in _WAITING):
@@ -339,7 +443,7 @@ class OrderBook:
     def adopt(self, order: Order) -> Order:
         """Register an order that exists elsewhere (a venue's open order from an earlier run)
         under a fresh local id; its client order id is kept. Returns it."""
-        if order.client_order_id in self._client_ids:
+        if self._client_id_taken(order.client_order_id):
             raise InvalidOrderError(
                 "client_order_id",
                 order.client_order_id,
@@ -358,14 +462,19 @@ class OrderBook:
             self._seq = max(self._seq, int(digits))
 
     def get(self, order_id: str) -> Order:
-        try:
-            return self.orders[order_id]
-        except KeyError:
-            raise OrderNotFoundError(order_id) from None
+        o = self.orders.get(order_id)
+        if o is None:
+            o = self._find(order_id)
+            if o is None:
+                raise OrderNotFoundError(order_id)
+        return o
 
     def by_client_id(self, client_order_id: str) -> Order | None:
         """The registered order with this client order id, or ``None``."""
-        return self._client_ids.get(client_order_id)
+        o = self._client_ids.get(client_order_id)
+        if o is None and self.log is not None:
+            o = self.log.find_client(client_order_id)
+        return o
 
     def resolve(self, order: Order | str) -> Order:
         if isinstance(order, Order):
@@ -377,7 +486,7 @@ class OrderBook:
         replacement (following the chain), so a handle kept across a replace still works."""
         o = self.resolve(order)
         while o.status is OrderStatus.REPLACED and o.replaced_by is not None:
-            nxt = self.orders.get(o.replaced_by)
+            nxt = self._find(o.replaced_by)
             if nxt is None:
                 break
             o = nxt
@@ -402,6 +511,8 @@ class OrderBook:
             order.reject_reason = reason
         symbol = order.symbol
         if not order.is_open:
+            if self.log is not None:
+                self._done.append(order)
             bucket = self.open.get(symbol)
             if bucket is not None and order in bucket:
                 bucket.remove(order)
@@ -510,14 +621,14 @@ class OrderBook:
 
     def parent_of(self, order: Order) -> Order | None:
         """The order ``order`` is a leg of (``None`` for an order that is no leg)."""
-        return None if order.parent_id is None else self.orders.get(order.parent_id)
+        return None if order.parent_id is None else self._find(order.parent_id)
 
     def exit_group(self, order: Order) -> tuple[Order, ...]:
         """The linked exits of ``order``'s order class, whatever their status: a bracket's or
         oto's legs (also when ``order`` is the entry), or an oco and its leg; ``()`` for a
         simple order."""
         if order.parent_id is not None:
-            parent = self.orders.get(order.parent_id)
+            parent = self._find(order.parent_id)
             if parent is None:
                 return (order,)
         elif order.legs:

@@ -36,6 +36,12 @@ Order classes (``bracket``, ``oto``, ``oco``), with Alpaca's semantics:
   rejected, or canceled or expired before any fill, takes its held legs with it. An oco may
   only close a position (an oco larger than the position it closes is rejected).
 
+Buying power is checked when an order is placed, against its limit or stop price, else its
+symbol's last price. An order that has none of these (a market order or a trailing stop on a
+symbol that has had no bar yet) is checked at its first fill instead, against that fill's price
+(before slippage): if the account cannot afford it then, or may not short it, it ends
+``rejected`` with the reason, and nothing of it fills.
+
 With a :class:`~tradeloop.execution.core.risk.RiskManager` (``risk``; the synchronous engine's, a
 venue has none), every submission and replacement is risk-checked first: a refused order is
 registered ``rejected`` with the risk reason, exactly like an order the account cannot afford.
@@ -44,8 +50,8 @@ registered ``rejected`` with the risk reason, exactly like an order the account 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Any, Unpack
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Unpack
 
 from tradeloop.errors import InvalidOrderError
 from tradeloop.execution.core.book import OrderBook
@@ -66,6 +72,7 @@ from tradeloop.execution.types import (
     OrderType,
     TimeInForce,
 )
+from tradeloop.results.log import FillLog, OrderLog
 
 __all__ = ["SimulatedExchange"]
 
@@ -85,8 +92,19 @@ class _NullListener:
 
 
 class SimulatedExchange:
+    """See the module docstring.
+
+    ``fills`` is a :class:`~tradeloop.results.log.FillLog` (compact, spilled to Parquet past its
+    ``spill_rows``). A subclass with ``retire_orders = True`` (the backtest's order manager)
+    keeps its done orders in an :class:`~tradeloop.results.log.OrderLog` too (see
+    :class:`~tradeloop.execution.core.book.OrderBook`); a venue keeps them all live.
+    """
+
+    retire_orders: ClassVar[bool] = False
+
     __slots__ = (
         "_exec_seq",
+        "_unpriced",
         "book",
         "commission",
         "fills",
@@ -118,18 +136,23 @@ class SimulatedExchange:
             )
         self.portfolio = portfolio
         self.book = OrderBook(OrderValidator(symbols, fractional))
+        self.fills = FillLog(order_prefix=self.book.id_prefix)
+        if self.retire_orders:
+            log = OrderLog(id_prefix=self.book.id_prefix)
+            log.ids = self.fills.order_ids  # one id table (a fill's order id is the order's)
+            self.book.keep_log(log)
         self.commission: CommissionModel = commission if commission is not None else NoCommission()
         self.slippage: SlippageModel = slippage if slippage is not None else NoSlippage()
         self.participation_rate = participation_rate
         self.fractional = fractional
         self.listener: ExecutionListener = listener if listener is not None else _NullListener()
         self.risk = risk
-        self.fills: list[Fill] = []
         self.last_prices: dict[str, float] = {}
         # what open orders reserve, kept per symbol: a submission costs O(1) in the number of
         # symbols and open orders (process_bar tells it which prices moved)
         self.reservations = Reservations(self.book, portfolio, self.last_prices)
         self._exec_seq = 0
+        self._unpriced: set[str] = set()  # ids of orders admitted with no price to check
 
     # -- commands ------------------------------------------------------------------------------
 
@@ -254,6 +277,8 @@ class SimulatedExchange:
         order.eligible_after = now
         if order.type is OrderType.TRAILING_STOP:
             order.trail_ref = ref if ref > 0.0 else None
+        if ref <= 0.0 and reason is None:
+            self._unpriced.add(order.id)  # checked at its first fill (see _refused_at_fill)
         book = self.book
         book.register(order)
         legs = order.legs
@@ -329,6 +354,8 @@ class SimulatedExchange:
                 if tif is TimeInForce.FOK and qty < order.remaining_qty - _EPS:
                     qty = 0.0
             if qty > 0.0 and price is not None:
+                if order.id in self._unpriced and self._refused_at_fill(order, price, ts):
+                    continue
                 capacity -= qty
                 self._fill(order, qty, price, h, lo, ts)
             if (tif is TimeInForce.IOC or tif is TimeInForce.FOK) and order.is_open:
@@ -337,6 +364,25 @@ class SimulatedExchange:
         # the symbol's price moves to this bar's close once it is matched (after any callback
         # made here): what its open orders reserve must be looked at again
         self.reservations.touch(symbol)
+
+    def _refused_at_fill(self, order: Order, price: float, ts: int) -> bool:
+        """An order admitted with no price to check it against (a market order or trailing stop
+        on a symbol without a bar yet) is checked once, at its first fill, against that fill's
+        price: if the account cannot afford it (or may not short it), it ends ``rejected`` with
+        the reason, its legs with it, and nothing of it fills. ``True`` if it was refused."""
+        self._unpriced.discard(order.id)
+        pending = self.book.commitments_of(order.symbol, order)[0]
+        reserved = self.reservations.reserved(order)
+        fee = self.commission.compute(order, order.qty, price)
+        reason = self.portfolio.reject_reason(order, price, reserved, pending, fee)
+        if reason is None:
+            return False
+        reason += f" at its first fill, {price:g} ({order.symbol} had no price when it was placed)"
+        for m in (order, *order.legs):
+            if m.is_open:
+                self.book.set_status(m, OrderStatus.REJECTED, ts, reason=reason)
+                self.listener.on_order_update(m)
+        return True
 
     def _closable(self, order: Order) -> float:
         """How much of its symbol's position ``order`` (an exit) can close."""
@@ -368,9 +414,10 @@ class SimulatedExchange:
             linked.add(m.id)
             if m.tif is TimeInForce.DAY and m.session_day < 0:
                 m.session_day = day
+            triggered = m.triggered  # a stop-limit triggered on an earlier bar is a limit now
             price = match(m, o, h, lo, c)
             if price is not None:
-                hits.append((touch_point(m, price, o, h, lo, c), i, m, price))
+                hits.append((touch_point(m, price, o, h, lo, c, triggered), i, m, price))
         hits.sort(key=lambda hit: (hit[0], hit[1]))
         for _, _, m, price in hits:
             if not m.is_open:
@@ -471,8 +518,9 @@ class SimulatedExchange:
     # -- reading -------------------------------------------------------------------------------
 
     @property
-    def orders(self) -> list[Order]:
-        return list(self.book.orders.values())
+    def orders(self) -> Sequence[Order]:
+        """Every order, in registration order (done ones rebuilt from the log, if it has one)."""
+        return self.book.all_orders()
 
     def open_orders(self, symbol: str | None = None) -> list[Order]:
         return self.book.open_orders(symbol)

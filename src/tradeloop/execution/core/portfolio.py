@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from tradeloop.execution.types import Order, OrderSide, OrderType, Position, Trade
+from tradeloop.results.log import TradeLog
 
 __all__ = ["Portfolio"]
 
@@ -36,6 +37,7 @@ class Portfolio:
     __slots__ = (
         "_open_trades",
         "_since_sum",
+        "_trade_rows",
         "allow_short",
         "cash",
         "commission_paid",
@@ -50,8 +52,17 @@ class Portfolio:
     )
 
     def __init__(
-        self, initial_cash: float, leverage: float = 1.0, allow_short: bool = True
+        self,
+        initial_cash: float,
+        leverage: float = 1.0,
+        allow_short: bool = True,
+        *,
+        spill_rows: int | None = None,
+        spill_dir: str | None = None,
     ) -> None:
+        """``trades`` is a :class:`~tradeloop.results.log.TradeLog`: closed trades are compact
+        rows, spilled to Parquet in ``spill_dir`` past ``spill_rows`` (default: see
+        :func:`~tradeloop.results.log.default_spill_rows`)."""
         self.initial_cash = float(initial_cash)
         self.cash = float(initial_cash)
         self.leverage = float(leverage)
@@ -61,8 +72,9 @@ class Portfolio:
         self.gross_exposure = 0.0  # sum(|qty| * last_price)
         self.realized_pnl = 0.0
         self.commission_paid = 0.0
-        self.trades: list[Trade] = []
+        self.trades = TradeLog(spill_rows, spill_dir)
         self._open_trades: dict[str, Trade] = {}
+        self._trade_rows: dict[str, int] = {}  # each open trade's row in ``trades``
         self._since_sum = 0  # fills since market_value and gross_exposure were summed exactly
         # symbols whose quantity changed (what the exchange's reservations must look at again)
         self.touched: set[str] = set()
@@ -190,12 +202,14 @@ class Portfolio:
                 if trade is not None:
                     trade.exit_ts = ts
                     del self._open_trades[symbol]
+                    self.trades.commit(self._trade_rows.pop(symbol))
             elif (new > 0.0) != (old > 0.0):
                 # flipped through zero: close the trade, open one on the other side
                 pos.avg_price = price
                 if trade is not None:
                     trade.exit_ts = ts
                     del self._open_trades[symbol]
+                    self.trades.commit(self._trade_rows.pop(symbol))
                 opened = abs(new)
                 t2 = self._open_trade(symbol, side, ts)
                 t2._entry_notional = opened * price
@@ -209,7 +223,7 @@ class Portfolio:
     def _open_trade(self, symbol: str, side: OrderSide, ts: int) -> Trade:
         trade = Trade(symbol, side, ts)
         self._open_trades[symbol] = trade
-        self.trades.append(trade)
+        self._trade_rows[symbol] = self.trades.reserve(trade)
         return trade
 
     # -- pre-trade checks ----------------------------------------------------------------------

@@ -493,9 +493,10 @@ class SyncExecutionEngine:
             equity_ts=Column.view(eq_ts),
             equity=Column.view(eq),
             exposure=Column.view(gross),
+            # compact too: the logs of the run (rows rebuilt into objects when read)
             orders=self.manager.orders,
-            fills=list(self.manager.fills),
-            trades=list(pf.trades),
+            fills=self.manager.fills,
+            trades=pf.trades,
             final_cash=pf.cash,
             bars_processed=bars,
             elapsed_seconds=time.perf_counter() - started,

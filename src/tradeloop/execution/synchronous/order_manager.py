@@ -20,7 +20,12 @@ class SyncOrderManager(SimulatedExchange):
 
     One thing a strategy's manager does that a venue does not: a cancel or replace of an order
     that was replaced acts on its newest replacement, so a handle kept across a replace works.
+
+    Done orders move to a compact log (``retire_orders``): a backtest's orders never change
+    once they have ended.
     """
+
+    retire_orders = True
 
     __slots__ = ()
 
