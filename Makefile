@@ -10,7 +10,7 @@ VENV_STAMP    := $(VENV)/.created
 RUNTIME_STAMP := $(VENV)/.runtime
 DEV_STAMP     := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-sweep bench-scale clean
+.PHONY: demo test lint mutation mutation-check bench bench-sweep bench-scale clean
 
 $(VENV_STAMP):
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,18 @@ test: $(DEV_STAMP)
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check --fix src tests bench examples
 	$(BIN)/ruff format src tests bench examples
+
+# mutation testing of the pure core (execution/core, config in pyproject's [tool.mutmut]): a
+# fresh full run, then the score per module (killed / (mutants - mutation/equivalents.toml));
+# mutation-check also fails below the committed floor (mutation/floor.txt). CI runs it.
+mutation: $(DEV_STAMP)
+	rm -rf mutants
+	TRADELOOP_MUTATION=1 $(BIN)/mutmut run > mutants.log 2>&1 || { tail -50 mutants.log; exit 1; }
+	tail -c 300 mutants.log | tr '\r' '\n' | tail -3
+	$(BIN)/python scripts/mutation_score.py $(MUTATION_FLAGS)
+
+mutation-check:
+	$(MAKE) mutation MUTATION_FLAGS=--check
 
 bench: $(DEV_STAMP)
 	$(BIN)/python bench/bench_sma.py

@@ -142,18 +142,28 @@ def match(order: Order, o: float, h: float, lo: float, c: float) -> float | None
     return px
 
 
-def touch_point(order: Order, price: float, o: float, h: float, lo: float, c: float) -> float:
+def touch_point(
+    order: Order,
+    price: float,
+    o: float,
+    h: float,
+    lo: float,
+    c: float,
+    triggered: bool = False,
+) -> float:
     """How far along the bar's path (0 = the open, 3 = the close) ``order`` trades at ``price``
     (what :func:`match` returned): which of two linked exits the bar reaches first.
 
     A limit order waits for the price to come to it (a sell limit from below), a stop for the
-    price to run through it (a sell stop from above); a stop-limit counts from its trigger."""
+    price to run through it (a sell stop from above); a stop-limit counts from its trigger, or,
+    if it had ``triggered`` on an earlier bar (``order.triggered`` before :func:`match`), it is
+    a limit order."""
     if price == o:
         return 0.0
     is_buy = order.side is OrderSide.BUY
     level = price
     up = not is_buy  # a sell limit is reached by a rise, a buy limit by a fall
-    if order.type is OrderType.STOP or order.type is OrderType.STOP_LIMIT:
+    if order.type is OrderType.STOP or (order.type is OrderType.STOP_LIMIT and not triggered):
         if order.type is OrderType.STOP_LIMIT and order.stop_price is not None:
             level = order.stop_price
         up = is_buy  # a buy stop is reached by a rise, a sell stop by a fall
