@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, Unpack
+from typing import TYPE_CHECKING, Any, Unpack
 
 from tradeloop.errors import InvalidOrderError
 from tradeloop.execution.core.book import OrderBook
@@ -72,7 +72,9 @@ from tradeloop.execution.types import (
     OrderType,
     TimeInForce,
 )
-from tradeloop.results.log import FillLog, OrderLog
+
+if TYPE_CHECKING:
+    from tradeloop.results.log import FillLog
 
 __all__ = ["SimulatedExchange"]
 
@@ -94,13 +96,11 @@ class _NullListener:
 class SimulatedExchange:
     """See the module docstring.
 
-    ``fills`` is a :class:`~tradeloop.results.log.FillLog` (compact, spilled to Parquet past its
-    ``spill_rows``). A subclass with ``retire_orders = True`` (the backtest's order manager)
-    keeps its done orders in an :class:`~tradeloop.results.log.OrderLog` too (see
-    :class:`~tradeloop.execution.core.book.OrderBook`); a venue keeps them all live.
+    ``fills`` is a list here; the backtest's order manager, a shell with storage, swaps in a
+    compact :class:`~tradeloop.results.log.FillLog` and gives the book an
+    :class:`~tradeloop.results.log.OrderLog` for its done orders (the core does no I/O: those
+    spill to Parquet). A venue keeps its orders live and its fills in the list.
     """
-
-    retire_orders: ClassVar[bool] = False
 
     __slots__ = (
         "_exec_seq",
@@ -136,11 +136,7 @@ class SimulatedExchange:
             )
         self.portfolio = portfolio
         self.book = OrderBook(OrderValidator(symbols, fractional))
-        self.fills = FillLog(order_prefix=self.book.id_prefix)
-        if self.retire_orders:
-            log = OrderLog(id_prefix=self.book.id_prefix)
-            log.ids = self.fills.order_ids  # one id table (a fill's order id is the order's)
-            self.book.keep_log(log)
+        self.fills: list[Fill] | FillLog = []
         self.commission: CommissionModel = commission if commission is not None else NoCommission()
         self.slippage: SlippageModel = slippage if slippage is not None else NoSlippage()
         self.participation_rate = participation_rate

@@ -24,11 +24,28 @@ sequence (the synchronous and asynchronous ones) agree to the last bit.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from tradeloop.execution.types import Order, OrderSide, OrderType, Position, Trade
-from tradeloop.results.log import TradeLog
 
-__all__ = ["Portfolio"]
+if TYPE_CHECKING:
+    from tradeloop.results.log import TradeLog
+
+__all__ = ["Portfolio", "TradeList"]
+
+
+class TradeList(list[Trade]):
+    """Where a portfolio records its trades by default: the trades themselves, in the order they
+    opened. Rows are taken when a trade opens (:meth:`reserve`, which returns the row) and final
+    once it closes (:meth:`commit`), as in a :class:`~tradeloop.results.log.TradeLog`."""
+
+    def reserve(self, trade: Trade, /) -> int:
+        self.append(trade)
+        return len(self) - 1
+
+    def commit(self, row: int, /) -> None:
+        pass  # the list holds the live trade: nothing to write
+
 
 _EPS = 1e-9
 
@@ -57,12 +74,11 @@ class Portfolio:
         leverage: float = 1.0,
         allow_short: bool = True,
         *,
-        spill_rows: int | None = None,
-        spill_dir: str | None = None,
+        trades: TradeList | TradeLog | None = None,
     ) -> None:
-        """``trades`` is a :class:`~tradeloop.results.log.TradeLog`: closed trades are compact
-        rows, spilled to Parquet in ``spill_dir`` past ``spill_rows`` (default: see
-        :func:`~tradeloop.results.log.default_spill_rows`)."""
+        """``trades`` records the round trips (default: a plain list); the backtest engine
+        passes a compact :class:`~tradeloop.results.log.TradeLog`, spilled to Parquet past a
+        size (storage is the shell's business: the core does no I/O)."""
         self.initial_cash = float(initial_cash)
         self.cash = float(initial_cash)
         self.leverage = float(leverage)
@@ -72,7 +88,7 @@ class Portfolio:
         self.gross_exposure = 0.0  # sum(|qty| * last_price)
         self.realized_pnl = 0.0
         self.commission_paid = 0.0
-        self.trades = TradeLog(spill_rows, spill_dir)
+        self.trades: TradeList | TradeLog = trades if trades is not None else TradeList()
         self._open_trades: dict[str, Trade] = {}
         self._trade_rows: dict[str, int] = {}  # each open trade's row in ``trades``
         self._since_sum = 0  # fills since market_value and gross_exposure were summed exactly

@@ -39,6 +39,7 @@ from tradeloop.execution.failures import strategy_error
 from tradeloop.execution.sync_protocols import CommissionModel, SlippageModel
 from tradeloop.execution.synchronous.order_manager import SyncOrderManager
 from tradeloop.execution.types import Bar, Fill, Order, Position
+from tradeloop.results.log import TradeLog
 from tradeloop.results.result import BacktestResult, EquityCurve
 from tradeloop.strategy import Strategy
 
@@ -262,7 +263,9 @@ class SyncExecutionEngine:
         self.risk: RiskManager | None = risk
         self.feed = feed
         self.strategy = strategy
-        self.portfolio = Portfolio(initial_cash, leverage=leverage, allow_short=allow_short)
+        self.portfolio = Portfolio(
+            initial_cash, leverage=leverage, allow_short=allow_short, trades=TradeLog()
+        )
         self._events = _EventQueue()
         self.manager = SyncOrderManager(
             self.portfolio,

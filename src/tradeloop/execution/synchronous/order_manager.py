@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from tradeloop.execution.core.exchange import SimulatedExchange
+from tradeloop.execution.core.portfolio import Portfolio
 from tradeloop.execution.types import Order
 
 __all__ = ["SyncOrderManager"]
@@ -21,13 +22,30 @@ class SyncOrderManager(SimulatedExchange):
     One thing a strategy's manager does that a venue does not: a cancel or replace of an order
     that was replaced acts on its newest replacement, so a handle kept across a replace works.
 
-    Done orders move to a compact log (``retire_orders``): a backtest's orders never change
-    once they have ended.
+    Its fills and done orders are kept in compact logs (a backtest's orders never change once
+    they have ended), spilled to Parquet past ``spill_rows`` rows in ``spill_dir`` (defaults:
+    :func:`~tradeloop.results.log.default_spill_rows`).
     """
 
-    retire_orders = True
-
     __slots__ = ()
+
+    def __init__(
+        self,
+        portfolio: Portfolio,
+        *,
+        spill_rows: int | None = None,
+        spill_dir: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        from tradeloop.results.log import FillLog, OrderLog
+
+        super().__init__(portfolio, **kwargs)
+        prefix = self.book.id_prefix
+        fills = FillLog(spill_rows, spill_dir, order_prefix=prefix)
+        self.fills = fills
+        log = OrderLog(spill_rows, spill_dir, id_prefix=prefix)
+        log.ids = fills.order_ids  # one id table (a fill's order id is the order's)
+        self.book.keep_log(log)
 
     def cancel(self, order: Order | str, now: int) -> bool:
         return super().cancel(self.book.current(order), now)
