@@ -36,3 +36,21 @@ def test_bench_sync_vs_async_small(capsys: pytest.CaptureFixture[str], tmp_path:
     printed = capsys.readouterr().out
     assert f"{figures['sma_ratio']:.2f}x" in printed
     assert out.is_file()
+
+
+def test_bench_scale_small(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow")
+    rows = load("bench_scale").main(
+        ["--symbols", "2", "--bars", "3000", "--dir", str(tmp_path / "data")]
+    )
+    assert [r["case"] for r in rows] == [
+        "0.003M in memory (1 sym)",
+        "0.003M streamed (1 sym)",
+        "0.006M streamed (2 sym)",
+    ]
+    for row in rows:
+        assert row["bars_per_s"] > 0 and row["fills"] > 0  # type: ignore[operator]
+        assert row["peak_above_baseline_mb"] >= 0  # type: ignore[operator]
+    # the same bars, in memory or streamed: the same run
+    assert rows[0]["fills"] == rows[1]["fills"]
+    assert "peak MB" in capsys.readouterr().out
