@@ -226,17 +226,6 @@ def reconcile(
             have += qty
         filled[cid] = have
 
-    # held legs the venue activated while the engine did not hear of it (their entry filled):
-    # accepted after the fills of that moment (the sort below is stable)
-    for cid, lo in mine.items():
-        found = by_client.get(cid)
-        if (
-            found is not None
-            and lo.status is OrderStatus.HELD
-            and found.status in (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
-        ):
-            timed.append((found.updated_at, 1, Accept(cid, found.id, found.updated_at)))
-
     # what the venue's order says was filled beyond the fills found: one fill for the rest
     for cid, snap in by_client.items():
         have = filled.get(cid, 0.0)
@@ -260,6 +249,18 @@ def reconcile(
             if fill.execution_id not in known_executions:
                 timed.append((snap.updated_at, 1, ApplyFill(cid, fill, snap.updated_at)))
                 filled[cid] = snap.filled_qty
+
+    # held legs the venue activated while the engine did not hear of it (their entry filled):
+    # accepted after the fills of that moment, also those rebuilt from an order just above (the
+    # sort below is stable)
+    for cid, lo in mine.items():
+        found = by_client.get(cid)
+        if (
+            found is not None
+            and lo.status is OrderStatus.HELD
+            and found.status in (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
+        ):
+            timed.append((found.updated_at, 1, Accept(cid, found.id, found.updated_at)))
 
     # orders the venue ended that the engine holds as open
     for cid, snap in by_client.items():
