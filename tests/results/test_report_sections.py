@@ -126,7 +126,7 @@ def test_no_feed_no_benchmark_no_prices(
 ) -> None:
     text = report(tmp_path, scenario[0])
     assert len(figures[0].axes[0].lines) == 1  # the strategy only
-    assert "Pass the bars (feed=...) to compare with buy and hold." in text
+    assert "No buy and hold comparison: the report was written without the bars (pass feed=" in text
     prices = section(text, "prices")
     assert "Skipped: the report was written without the bars" in prices
     assert image_alts(prices) == []

@@ -375,7 +375,12 @@ def _equity_html(
             ),
         )
     else:
-        parts.append(_muted("Pass the bars (feed=...) to compare with buy and hold."))
+        parts.append(
+            _muted(
+                "No buy and hold comparison: the report was written without the bars (pass "
+                "feed=...; a run streamed with data.stream keeps none)."
+            )
+        )
     return "\n".join(parts)
 
 
@@ -424,7 +429,10 @@ def _drawdowns_html(ts: IntArray, equity: FloatArray, clock: _Clock) -> str:
 
 def _prices_html(result: BacktestResult, plots: _Plots, feed: BarFeed | None) -> str:
     if feed is None:
-        return _muted("Skipped: the report was written without the bars (feed=...).")
+        return _muted(
+            "Skipped: the report was written without the bars (feed=...; a streamed run keeps "
+            "none)."
+        )
     if not plots.available:
         return _note(NO_PLOTS_NOTE)
     symbols = [s for s in result.symbols if s in feed.series and len(feed[s])]
