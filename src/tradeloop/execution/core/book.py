@@ -130,8 +130,8 @@ class OrderBook:
         self._custom_done: set[str] = set()  # logged orders' client ids of the caller's own
 
     def keep_log(self, log: OrderLog) -> None:
-        """Keep orders in ``log`` from now on (see the class docstring); the orders registered
-        so far are reserved in it first."""
+        """Keep orders in ``log`` from now on (see the class docstring). Only before the first
+        order is registered, and once: an :class:`EngineError` otherwise."""
         if self.orders or self.log is not None:
             raise EngineError(
                 "keep_log: the book must have no order and no log yet (call it once, first)"
@@ -462,11 +462,9 @@ class OrderBook:
             self._seq = max(self._seq, int(digits))
 
     def get(self, order_id: str) -> Order:
-        o = self.orders.get(order_id)
+        o = self._find(order_id)
         if o is None:
-            o = self._find(order_id)
-            if o is None:
-                raise OrderNotFoundError(order_id)
+            raise OrderNotFoundError(order_id)
         return o
 
     def by_client_id(self, client_order_id: str) -> Order | None:
