@@ -788,18 +788,18 @@ def validate(config: ConfigArg) -> None:
             "mode", ex.mode if ex.mode == ex.mode_input else f"{ex.mode_input} ({ex.mode})"
         )
         grid.add_row("data", cfg.data.source)
-        if isinstance(feed, BarFeed):
-            per_symbol = ", ".join(f"{s} {len(feed[s]):,}" for s in feed.symbols)
-            grid.add_row("symbols", ", ".join(feed.symbols))
-            grid.add_row("bars", f"{len(feed):,} ({per_symbol})")
-            grid.add_row("period", f"{_fmt_ts(feed.start)} to {_fmt_ts(feed.end)}")
-        elif feed is not None:  # data.stream: counted, not read
-            counts = feed.bars_per_symbol()
+        if feed is not None:
+            if isinstance(feed, BarFeed):
+                counts = {s: len(feed[s]) for s in feed.symbols}
+                how, period = "", f"{_fmt_ts(feed.start)} to {_fmt_ts(feed.end)}"
+            else:  # data.stream: counted, not read
+                counts = feed.bars_per_symbol()
+                how = ", streamed"
+                period = _dataset_period(feed, "") or "all of the data (read as the run goes)"
             per_symbol = ", ".join(f"{s} {counts.get(s, 0):,}" for s in feed.symbols)
             grid.add_row("symbols", ", ".join(feed.symbols))
-            grid.add_row("bars", f"{sum(counts.values()):,} ({per_symbol}), streamed")
-            period = _dataset_period(feed, "")
-            grid.add_row("period", period or "all of the data (read as the run goes)")
+            grid.add_row("bars", f"{sum(counts.values()):,} ({per_symbol}){how}")
+            grid.add_row("period", period)
         else:
             grid.add_row("symbols", ", ".join(cfg.data.symbols or ()))
         grid.add_row(
