@@ -30,6 +30,7 @@ at interpreter exit.
 
 from __future__ import annotations
 
+import bisect
 import math
 import operator
 import os
@@ -71,6 +72,7 @@ __all__ = [
 DEFAULT_SPILL_ROWS = 250_000
 _NO_TS = -(2**63)  # an int64 time that is None (pandas' NaT)
 _NAN = math.nan
+_FIRST_ROW = operator.itemgetter(0)  # of a spilled part: (first row, rows, path)
 
 T = TypeVar("T")
 Col = Any  # array("q"/"d"/"b"/"i"), a list of str | None, or (read back) the same from Parquet
@@ -384,14 +386,8 @@ class ColumnLog(Sequence[T]):
             self._flush()
             return self._cols, row - self._base
         parts = self._parts
-        lo, hi = 0, len(parts) - 1
-        while lo < hi:  # the last part starting at or before row
-            mid = (lo + hi + 1) // 2
-            if parts[mid][0] <= row:
-                lo = mid
-            else:
-                hi = mid - 1
-        return self._part_cols(lo), row - parts[lo][0]
+        k = bisect.bisect_right(parts, row, key=_FIRST_ROW) - 1  # the last part starting <= row
+        return self._part_cols(k), row - parts[k][0]
 
     def _get(self, row: int) -> T:
         obj = self._live.get(row)
