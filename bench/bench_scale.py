@@ -32,12 +32,8 @@ root, mode, nsym = sys.argv[1], sys.argv[2], int(sys.argv[3])
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t0 = time.perf_counter()
 if mode == "memory":
-    # column by column: the arrays the feed keeps, never the whole table besides them
-    f = pq.ParquetFile(f"{root}/symbol=S000/part.parquet")
-    col = lambda c: f.read(columns=[c]).column(0)
-    ts = col("timestamp").cast("int64").to_numpy()
-    cols = [col(c).to_numpy() for c in ("open", "high", "low", "close", "volume")]
-    data = BarFeed.from_arrays("S000", ts, *cols)
+    # the library's loader: the feed's columns allocated once and filled batch by batch
+    data = open_dataset(f"{root}/symbol=S000/part.parquet", symbol="S000").load()
 else:
     data = open_dataset(root, symbols=[f"S{i:03d}" for i in range(nsym)])
     data.total_bars()

@@ -193,3 +193,80 @@ def test_csv_files_stream_too(tmp_path: Path) -> None:
     want = SyncExecutionEngine(feed, SmaCross(fast=3, slow=8)).run()
     got = SyncExecutionEngine(open_dataset(tmp_path, format="csv"), SmaCross(fast=3, slow=8)).run()
     assert fills(got) == fills(want)
+
+
+def arrays_of(feed: BarFeed) -> dict[str, list[list[float]]]:
+    return {s: [a.tolist() for a in feed[s].arrays()] for s in feed.symbols}
+
+
+@pytest.mark.parametrize("by_symbol", [True, False])
+def test_load_gives_the_feed_that_was_written(tmp_path: Path, by_symbol: bool) -> None:
+    feed = two_symbols()
+    write(feed, tmp_path, by_symbol)
+    ds = open_dataset(tmp_path, batch_size=13)
+    assert ds.bars_per_symbol() == {"A": 500, "B": 250}
+    loaded = ds.load()
+    assert isinstance(loaded, BarFeed) and arrays_of(loaded) == arrays_of(feed)
+    # each batch is at most batch_size rows, whatever the row groups (50 rows here)
+    assert {len(b[0]) for b in ds.batches("A")} == {13, 11, 50 - 39}
+
+
+@pytest.mark.parametrize("by_symbol", [True, False])
+def test_time_and_symbol_filters_cut_inside_row_groups(tmp_path: Path, by_symbol: bool) -> None:
+    feed = two_symbols()
+    write(feed, tmp_path, by_symbol)  # row groups of 50 rows: the bounds fall inside them
+    ds = open_dataset(tmp_path, symbols=["B"], start=T0 + 101 * MIN, end=T0 + 177 * MIN)
+    assert ds.bars_per_symbol() == {"B": 38}
+    got = ds.load()["B"]
+    want = feed["B"].ts.values
+    keep = (want >= T0 + 101 * MIN) & (want <= T0 + 177 * MIN)
+    assert got.ts.tolist() == want[keep].tolist()
+    assert got.close.tolist() == feed["B"].close.values[keep].tolist()
+
+
+def test_symbols_without_bars_in_the_range_are_not_found(tmp_path: Path) -> None:
+    feed = two_symbols()  # B's last bar is at minute 498
+    write(feed, tmp_path)
+    assert open_dataset(tmp_path).symbols == ("A", "B")
+    assert open_dataset(tmp_path, start=T0 + 499 * MIN).symbols == ("A",)
+    with pytest.raises(DataError, match="no bars for it") as info:
+        open_dataset(tmp_path, symbols=["A", "B"], start=T0 + 499 * MIN).load()
+    assert info.value.field == "symbols" and info.value.value == "B"
+
+
+def test_integer_timestamps_and_a_dictionary_symbol_column(tmp_path: Path) -> None:
+    feed = two_symbols()
+    for sym in feed.symbols:
+        ts, o, h, lo, c, v = feed[sym].arrays()
+        table = pa.table(
+            {
+                "time": pa.array(ts // 10**6, pa.int64()),  # epoch milliseconds
+                "symbol": pa.array([sym] * len(ts)).dictionary_encode(),
+                "open": o,
+                "high": h,
+                "low": lo,
+                "close": c.astype(np.float32).astype(np.float64),
+                "volume": v.astype(np.int64),  # an integer column, read as floats
+            }
+        )
+        pq.write_table(table, tmp_path / f"{sym}.parquet", row_group_size=64)
+    ds = open_dataset(tmp_path, start=T0 + 10 * MIN)
+    assert ds.symbols == ("A", "B")
+    loaded = ds.load()
+    assert loaded["A"].ts.tolist() == feed["A"].ts.values[10:].tolist()
+    assert loaded["B"].volume.tolist() == feed["B"].volume.values[5:].tolist()
+
+
+@pytest.mark.parametrize("counted", [90, 110])
+def test_rows_other_than_counted_are_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, counted: int
+) -> None:
+    """The files changed between the count and the read: no half-filled feed."""
+    from tradeloop.data.stream import BarDataset
+
+    ts = T0 + np.arange(100, dtype=np.int64) * MIN
+    write(BarFeed([series("A", ts, 1)]), tmp_path)
+    monkeypatch.setattr(BarDataset, "bars_per_symbol", lambda self: {"A": counted})
+    with pytest.raises(DataError, match="changed") as info:
+        open_dataset(tmp_path).load()
+    assert info.value.field == "rows" and info.value.value == counted

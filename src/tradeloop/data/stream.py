@@ -21,13 +21,21 @@ from __future__ import annotations
 import glob as globmod
 import os
 from collections.abc import Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from tradeloop.data.feed import DEFAULT_CHUNK, BarChunk, ChunkSource, merge_pieces
+from tradeloop.data.feed import (
+    DEFAULT_CHUNK,
+    BarChunk,
+    BarFeed,
+    ChunkSource,
+    SymbolSeries,
+    merge_pieces,
+)
 from tradeloop.data.loaders import SYMBOL_ALIASES, TS_ALIASES, TimeLike, _fmt_ns, _to_ns
 from tradeloop.errors import DataError
 
@@ -36,6 +44,11 @@ __all__ = ["BarDataset", "open_dataset"]
 _FIELDS = ("open", "high", "low", "close", "volume")
 _UNIT_NS = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
 _Arrays = tuple[npt.NDArray[Any], ...]
+
+
+def _read_column(pf: Any, group: int, name: str) -> Any:
+    """Column ``name`` of row group ``group`` of an open Parquet file, read alone."""
+    return pf.read_row_group(group, columns=[name], use_threads=False).column(0)
 
 
 def _pyarrow() -> Any:
@@ -193,13 +206,10 @@ class BarDataset(ChunkSource):
         else:
             self._default = ""
             if wanted is None:
-                table = dataset.to_table(columns=[names["symbol"]], filter=flt)
-                col = table.column(0).combine_chunks()
-                if pa.types.is_dictionary(col.type):
-                    col = col.dictionary_decode()
-                import pyarrow.compute as pc
-
-                wanted = sorted(str(s) for s in pc.unique(col).to_pylist())
+                found = self._partition_counts()
+                if found is None:
+                    found = self._symbol_counts(flt)
+                wanted = sorted(s for s, n in found.items() if n)
             self.symbols = tuple(wanted)
         if not self.symbols:
             raise DataError("rows", 0, f"no bars in {source}")
@@ -252,18 +262,44 @@ class BarDataset(ChunkSource):
         return 0 if n is None else n
 
     def bars_per_symbol(self) -> dict[str, int]:
-        """How many bars of each symbol the filters keep, counted without reading the bars: a
-        pyarrow count, or (with a symbol column) a scan of that one column, batch by batch."""
+        """How many bars of each symbol the filters keep, counted without reading the bars: from
+        the files' metadata when the symbols are hive partitions (``symbol=ACME/``), else by a
+        scan of the symbol column, batch by batch."""
         if "symbol" not in self._names:
             return {self.symbols[0]: len(self)}
-        import pyarrow as pa
-        import pyarrow.compute as pc
         import pyarrow.dataset as ds
 
-        wanted = list(self.symbols)
-        cond = ds.field(self._names["symbol"]).isin(wanted)
-        flt = cond if self._filter is None else cond & self._filter
-        counts = dict.fromkeys(wanted, 0)
+        counts = dict.fromkeys(self.symbols, 0)
+        found = self._partition_counts()
+        if found is None:
+            cond = ds.field(self._names["symbol"]).isin(list(self.symbols))
+            found = self._symbol_counts(cond if self._filter is None else cond & self._filter)
+        counts.update((s, n) for s, n in found.items() if s in counts)
+        return counts
+
+    def _partition_counts(self) -> dict[str, int] | None:
+        """Rows the filters keep per symbol when every file's symbol is in its path (a hive
+        partition such as ``symbol=ACME/``): one count per file, from its metadata (a time
+        filter reads the timestamps of the row groups it cuts). None if a file holds its symbols
+        in a column."""
+        import pyarrow.dataset as ds
+
+        key = self._names["symbol"]
+        flt = self._filter
+        counts: dict[str, int] = {}
+        for frag in self._dataset.get_fragments():
+            value = ds.get_partition_keys(frag.partition_expression).get(key)
+            if value is None:
+                return None
+            counts[str(value)] = counts.get(str(value), 0) + int(frag.count_rows(filter=flt))
+        return counts
+
+    def _symbol_counts(self, flt: Any) -> dict[str, int]:
+        """Rows per symbol that ``flt`` keeps: a scan of the symbol column, batch by batch."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        counts: dict[str, int] = {}
         scanner = self._dataset.scanner(
             columns=[self._names["symbol"]],
             filter=flt,
@@ -280,18 +316,132 @@ class BarDataset(ChunkSource):
                 counts[key] = counts.get(key, 0) + int(item["counts"])
         return counts
 
-    def batches(self, sym: str) -> Iterator[_Arrays]:
-        """``(ts, open, high, low, close, volume)`` arrays of ``sym``, batch by batch, checked."""
+    def load(self) -> BarFeed:
+        """All the bars in memory, as a :class:`~tradeloop.data.BarFeed`, checked as a run checks
+        them. Each symbol's six columns are allocated once at their final size (counted first,
+        without reading the bars) and filled batch by batch: the peak is the feed itself (48
+        bytes a bar) plus one symbol's reading buffers, never a table or a DataFrame beside it."""
+        counts = self.bars_per_symbol()
+        series = []
+        for sym in self.symbols:
+            n = counts.get(sym, 0)
+            if n == 0:
+                raise DataError("symbols", sym, f"no bars for it in {self.source}")
+            cols = [np.empty(n, np.int64), *(np.empty(n, np.float64) for _ in _FIELDS)]
+            at = 0
+            for batch in self.batches(sym):
+                m = len(batch[0])
+                if at + m > n:  # more than counted: the files changed since
+                    at += m
+                    break
+                for col, part in zip(cols, batch, strict=True):
+                    col[at : at + m] = part
+                at += m
+            if at != n:
+                raise DataError("rows", n, f"bars of {sym} changed in {self.source} as it was read")
+            series.append(SymbolSeries(sym, *cols))
         import pyarrow as pa
+
+        pa.default_memory_pool().release_unused()  # the reader's buffers, back to the system
+        return BarFeed(series)
+
+    def batches(self, sym: str) -> Iterator[_Arrays]:
+        """``(ts, open, high, low, close, volume)`` arrays of ``sym``, at most ``batch_size`` rows
+        each, checked. Parquet files are read one row group at a time and column by column (what
+        is held: one row group of ``sym``'s six columns, and one column being decoded); CSV files
+        ``batch_size`` rows at a time by pyarrow's scanner."""
         import pyarrow.dataset as ds
 
+        parts = (
+            self._parquet_parts(sym)
+            if isinstance(self._dataset.format, ds.ParquetFileFormat)
+            else self._scanned_parts(sym)
+        )
+        last: int | None = None
+        size = self.batch_size
+        for ts, values in parts:
+            if len(ts) == 0:
+                continue
+            self._check(sym, ts, values, last)
+            last = int(ts[-1])
+            for a in range(0, len(ts), size):
+                yield (ts[a : a + size], *(v[a : a + size] for v in values))
+
+    def _ts_ns(self, arr: Any, sym: str) -> npt.NDArray[np.int64]:
+        """A timestamp column (a pyarrow time or integer type) as int64 nanoseconds."""
+        import pyarrow as pa
+
+        if arr.null_count:
+            raise DataError("timestamp", None, f"missing timestamp for {sym} in {self.source}")
+        if pa.types.is_timestamp(arr.type):
+            ts = arr.cast(pa.timestamp("ns", tz=arr.type.tz)).cast(pa.int64())
+            return np.asarray(ts.to_numpy(zero_copy_only=False), dtype=np.int64)
+        if pa.types.is_integer(arr.type):
+            raw = arr.to_numpy(zero_copy_only=False).astype(np.int64)
+            return raw * _UNIT_NS[self._detect_unit()]  # type: ignore[no-any-return]
+        raise DataError("timestamp", str(arr.type), f"not a time column in {self.source}")
+
+    def _floats(self, arr: Any, field: str, sym: str) -> npt.NDArray[np.float64]:
+        if arr.null_count:
+            raise DataError(field, None, f"missing {field} for {sym} in {self.source}")
+        return arr.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)  # type: ignore[no-any-return]
+
+    def _parquet_parts(self, sym: str) -> Iterator[tuple[npt.NDArray[Any], list[npt.NDArray[Any]]]]:
+        """``sym``'s rows of the files, one row group at a time, read column by column. Files
+        and row groups the filters rule out (by partition or by the files' statistics) are not
+        read; in the rest, rows of other symbols or out of ``start``/``end`` are dropped."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.dataset as ds
+        import pyarrow.parquet as pq
+
+        names = self._names
+        flt = self._symbol_filter(sym)
+        schema = self._dataset.schema
+        lo, hi = self.lo, self.hi
+        pool = pa.default_memory_pool()
+        for frag in self._dataset.get_fragments(filter=flt):
+            inner = "symbol" in names and names["symbol"] not in ds.get_partition_keys(
+                frag.partition_expression
+            )
+            groups = [g.row_groups[0].id for g in frag.split_by_row_group(flt, schema=schema)]
+            if not groups:
+                continue
+            with frag.filesystem.open_input_file(frag.path) as fh:
+                pf = pq.ParquetFile(fh)
+                for g in groups:
+                    column = partial(_read_column, pf, g)
+                    ts = self._ts_ns(column(names["ts"]), sym)
+                    keep: npt.NDArray[np.bool_] | None = None
+                    if inner:
+                        col = column(names["symbol"])
+                        if pa.types.is_dictionary(col.type):
+                            col = col.cast(col.type.value_type)
+                        same = pc.fill_null(pc.equal(col.cast(pa.string()), sym), False)
+                        keep = same.to_numpy(zero_copy_only=False)
+                    if lo is not None:
+                        keep = ts >= lo if keep is None else keep & (ts >= lo)
+                    if hi is not None:
+                        keep = ts <= hi if keep is None else keep & (ts <= hi)
+                    if keep is not None and keep.all():
+                        keep = None
+                    if keep is not None:
+                        ts = ts[keep]
+                        if len(ts) == 0:
+                            continue
+                    values = []
+                    for f in _FIELDS:
+                        v = self._floats(column(names[f]), f, sym)
+                        values.append(v if keep is None else v[keep])
+                    # pyarrow's allocator keeps freed pages for reuse: decoding buffers,
+                    # returned to the system, do not add up over the symbols being read
+                    pool.release_unused()
+                    yield ts, values
+
+    def _scanned_parts(self, sym: str) -> Iterator[tuple[npt.NDArray[Any], list[npt.NDArray[Any]]]]:
+        """``sym``'s rows by pyarrow's scanner, ``batch_size`` at a time (CSV files)."""
         names = self._names
         cols = [names["ts"], *(names[f] for f in _FIELDS)]
-        extra: dict[str, Any] = {}
-        if isinstance(self._dataset.format, ds.ParquetFileFormat):
-            # read column chunks as the batches need them: pre-buffering (the default) holds
-            # every row group of a file read so far, so memory grew with the data's length
-            extra["fragment_scan_options"] = ds.ParquetFragmentScanOptions(pre_buffer=False)
         scanner = self._dataset.scanner(
             columns=cols,
             filter=self._symbol_filter(sym),
@@ -299,35 +449,11 @@ class BarDataset(ChunkSource):
             batch_readahead=1,  # bounded memory: one batch ahead per symbol, not sixteen
             fragment_readahead=1,
             use_threads=False,
-            **extra,
         )
-        last: int | None = None
-        ts_type = self._ts_type
         for batch in scanner.to_batches():
-            if batch.num_rows == 0:
-                continue
-            ts_arr = batch.column(0)
-            if ts_arr.null_count:
-                raise DataError("timestamp", None, f"missing timestamp for {sym} in {self.source}")
-            if pa.types.is_timestamp(ts_type):
-                ts = ts_arr.cast(pa.timestamp("ns", tz=ts_type.tz)).cast(pa.int64())
-                ts = ts.to_numpy(zero_copy_only=False)
-            elif pa.types.is_integer(ts_type):
-                ts = (
-                    ts_arr.to_numpy(zero_copy_only=False).astype(np.int64)
-                    * _UNIT_NS[self._detect_unit()]
-                )
-            else:
-                raise DataError("timestamp", str(ts_type), f"not a time column in {self.source}")
-            values = []
-            for j, f in enumerate(_FIELDS, start=1):
-                a = batch.column(j)
-                if a.null_count:
-                    raise DataError(f, None, f"missing {f} for {sym} in {self.source}")
-                values.append(a.to_numpy(zero_copy_only=False).astype(np.float64, copy=False))
-            self._check(sym, ts, values, last)
-            last = int(ts[-1])
-            yield (ts, *values)
+            if batch.num_rows:
+                ts = self._ts_ns(batch.column(0), sym)
+                yield ts, [self._floats(batch.column(j), f, sym) for j, f in enumerate(_FIELDS, 1)]
 
     def _check(
         self,
