@@ -151,3 +151,46 @@ def test_positions_opened_by_fills_are_marked_every_bar() -> None:
     for k in range(5, 50):
         want = cash + sum(f.qty * closes[s][k] for s, f in fills.items())
         assert math.isclose(result.equity[k], want, rel_tol=1e-12)
+
+
+class Trader(Strategy):
+    """Buys and sells in turn every seventh bar: an equity curve that moves."""
+
+    def on_bar(self, ctx: Context, bar: Bar) -> None:
+        n = int((ctx.now - T0) // MINUTE)
+        if n % 7 == 0:
+            ctx.buy(bar.symbol, 1.0) if n % 14 == 0 else ctx.sell(bar.symbol, 1.0)
+
+
+def test_a_one_symbol_curve_views_the_feeds_timestamps() -> None:
+    """One symbol in memory: the curve's timestamps are the feed's own array, not a copy, and
+    the curve is the one the copying path gives (taken for any other source, a subclass of
+    BarFeed included)."""
+    feed = wide_feed(1, 300)
+    ts = feed["S000"].ts.values
+    got = SyncExecutionEngine(feed, Trader(), chunk_size=64).run()
+    assert np.shares_memory(got.equity_ts.values, ts)
+    assert list(got.equity_ts) == ts.tolist() and len(got.equity) == 300
+    copied = SyncExecutionEngine(spy(feed), Trader(), chunk_size=64).run()  # a subclass: copied
+    assert not np.shares_memory(copied.equity_ts.values, ts)
+    assert list(copied.equity_ts) == list(got.equity_ts)
+    assert list(copied.equity) == list(got.equity) and list(copied.exposure) == list(got.exposure)
+
+
+def test_a_stopped_one_symbol_run_has_the_curve_so_far() -> None:
+    feed = wide_feed(1, 300)
+    got = SyncExecutionEngine(feed, Trader(), chunk_size=64).run(max_bars=100)
+    assert list(got.equity_ts) == feed["S000"].ts.values[:100].tolist() and len(got.equity) == 100
+
+
+def test_repeated_timestamps_in_a_trusted_feed_give_one_point_each() -> None:
+    """``from_arrays`` trusts its input: if a timestamp repeats (here in the second chunk), the
+    curve still has one point per timestamp, and stops viewing the feed's array."""
+    feed = wide_feed(1, 200)
+    ts = feed["S000"].ts.values.copy()
+    ts[150:] -= MINUTE  # bar 150 repeats bar 149's timestamp
+    o, h, lo, c, v = (a for a in feed["S000"].arrays()[1:])
+    twice = BarFeed.from_arrays("S000", ts, o, h, lo, c, v)
+    got = SyncExecutionEngine(twice, Trader(), chunk_size=100).run()
+    assert list(got.equity_ts) == sorted(set(ts.tolist())) and len(got.equity) == 199
+    assert not np.shares_memory(got.equity_ts.values, ts)

@@ -124,11 +124,26 @@ class _EventQueue:
         self.items.append(order.snapshot())
 
 
-def _distinct(ts: Any) -> int:
-    """How many distinct values a sorted numpy array holds."""
+def _distinct(ts: Any) -> Any:
+    """The distinct values of a sorted numpy array, in order."""
     import numpy as np
 
-    return int(np.count_nonzero(ts[1:] != ts[:-1])) + 1 if len(ts) else 0
+    if len(ts) < 2:
+        return ts
+    return ts[np.concatenate(([True], ts[1:] != ts[:-1]))]
+
+
+def _own_timeline(source: ChunkSource) -> Any:
+    """The timestamps of a one-symbol feed held in memory (numpy int64), which are the equity
+    curve's own: the curve can view them instead of keeping a copy. None for anything else (a
+    stream, a feed that grows, several symbols)."""
+    import numpy as np
+
+    if type(source) is not BarFeed or len(source.series) != 1:
+        return None
+    (series,) = source.series.values()
+    ts = series.ts.values
+    return ts if ts.dtype == np.int64 else None
 
 
 def _raw(values: Any) -> memoryview:
@@ -185,6 +200,7 @@ class SyncExecutionEngine:
         "_events",
         "_flushing",
         "_lookback",
+        "_own_ts",
         "_ran",
         "_started",
         "_stream",
@@ -286,6 +302,7 @@ class SyncExecutionEngine:
         self._flushing = False
         self._started = 0.0
         self._curve: EquityCurve | tuple[array[int], array[float], array[float]] = EquityCurve()
+        self._own_ts: Any = None  # the feed's timestamps, when they are the curve's (run)
         self._at = (-1, 0)  # (last equity point, bars handed to the strategy) when it stopped
         self.partial_result: BacktestResult | None = None
 
@@ -341,10 +358,17 @@ class SyncExecutionEngine:
         # progress about every 1% of the bars: a chunk is walked in that many bars at a time
         step = max(1, expect // 100) if progress is not None and expect else None
         chunks = source.chunks(size)
+        # a one-symbol feed in memory: the curve's timestamps are the feed's (while each chunk's
+        # timestamps are distinct), viewed, not copied; and its length is known, so its arrays
+        # are allocated once (repeated, not copied from a buffer of zeros: a large temporary
+        # freed makes the allocator keep later ones in memory)
+        self._own_ts = own = _own_timeline(source)
+        n = 0 if own is None else len(own)
         eq_ts: array[int] = array("q")
-        eq: array[float] = array("d")
-        gross: array[float] = array("d")
+        eq: array[float] = array("d", (0.0,)) * n
+        gross: array[float] = array("d", (0.0,)) * n
         self._curve = (eq_ts, eq, gross)
+        last_ts: int | None = None
 
         cur = next(chunks, None)
         while cur is not None and len(cur) == 0:
@@ -366,21 +390,34 @@ class SyncExecutionEngine:
                 m = max_bars - done
                 ended = m == len(cur) and next(chunks, None) is None
             ts_list, sym_list, row_list = self._load_chunk(cur, m, windows)
-            # room for the chunk's equity points: one per timestamp, not per bar (over twenty
-            # symbols, sized by bars, the curve's arrays were twenty times what they hold)
-            grow = bytes(8 * _distinct(cur.ts[:m]))
-            eq_ts.frombytes(grow)
-            eq.frombytes(grow)
-            gross.frombytes(grow)
+            # the chunk's equity points, one per timestamp, not per bar (over twenty symbols,
+            # sized by bars, the curve's arrays were twenty times what they hold): their
+            # timestamps written here, their values by the loop
+            stamps = _distinct(cur.ts[:m])
+            if own is not None and len(stamps) != m:  # not one bar per timestamp: a copy after all
+                eq_ts.frombytes(_raw(own[: k + 1]))
+                self._own_ts = own = None
+            if own is None:
+                eq_ts.frombytes(_raw(stamps))
+            if len(eq) < len(eq_ts):
+                grow = bytes(8 * (len(eq_ts) - len(eq)))
+                eq.frombytes(grow)
+                gross.frombytes(grow)
+                del grow
+            del stamps
             if progress is None or step is None or step >= m:
-                k = self._run_range(done, ts_list, sym_list, row_list, k, eq_ts, eq, gross)
+                k, last_ts = self._run_range(
+                    done, ts_list, sym_list, row_list, k, last_ts, eq, gross
+                )
                 done += m
                 self._at = (k, done)
             else:  # the chunk in stretches of `step` bars, progress after each
                 ts_it, sym_it, row_it = iter(ts_list), iter(sym_list), iter(row_list)
                 for a in range(0, m, step):
                     n = min(step, m - a)
-                    k = self._run_range(done, islice(ts_it, n), sym_it, row_it, k, eq_ts, eq, gross)
+                    k, last_ts = self._run_range(
+                        done, islice(ts_it, n), sym_it, row_it, k, last_ts, eq, gross
+                    )
                     done += n
                     self._at = (k, done)
                     if a + n < m:
@@ -400,7 +437,12 @@ class SyncExecutionEngine:
         self._drain()
         m = k + 1
         del eq_ts[m:], eq[m:], gross[m:]
-        return self._result(eq_ts, eq, gross, done, self._started)
+        return self._result(self._stamps(m), eq, gross, done, self._started)
+
+    def _stamps(self, m: int) -> Any:
+        """The timestamps of the curve's first ``m`` points."""
+        own = self._own_ts
+        return self._curve[0][:m] if own is None else own[:m]  # type: ignore[index]
 
     def _load_chunk(
         self, chunk: BarChunk, m: int, windows: list[tuple[array[float], ...] | None]
@@ -471,17 +513,17 @@ class SyncExecutionEngine:
                 curve.ts, curve.equity, curve.exposure, bars, self._started, reason
             )
         else:
-            eq_ts, eq, gross = curve
+            _, eq, gross = curve
             m = k + 1
             if m:
                 eq[k] = pf.cash + pf.market_value
                 gross[k] = pf.gross_exposure
-            result = self._result(eq_ts[:m], eq[:m], gross[:m], bars, self._started, reason)
+            result = self._result(self._stamps(m), eq[:m], gross[:m], bars, self._started, reason)
         return result
 
     def _result(
         self,
-        eq_ts: array[int],
+        eq_ts: Any,
         eq: array[float],
         gross: array[float],
         bars: int,
@@ -493,7 +535,7 @@ class SyncExecutionEngine:
             initial_cash=pf.initial_cash,
             symbols=self.feed.symbols,
             # compact: views of the arrays, not millions of Python numbers
-            equity_ts=Column.view(eq_ts),
+            equity_ts=Column.view(eq_ts) if isinstance(eq_ts, array) else Column(eq_ts),
             equity=Column.view(eq),
             exposure=Column.view(gross),
             # compact too: the logs of the run (rows rebuilt into objects when read)
@@ -584,10 +626,10 @@ class SyncExecutionEngine:
         sym_list: Iterable[int],
         row_list: Iterable[int],
         k: int,
-        eq_ts: array[int],
+        last_ts: int | None,
         eq: array[float],
         gross: array[float],
-    ) -> int:
+    ) -> tuple[int, int | None]:
         # Everything the loop touches is bound to a local once: attribute and global lookups are
         # the main per-bar cost in CPython.
         bars = self._bars
@@ -606,7 +648,6 @@ class SyncExecutionEngine:
         cross = self._cross
         cross_view = MappingProxyType(cross)
         observe = self.risk.observe if self.risk is not None else None
-        last_ts = eq_ts[k] if k >= 0 else None
         i = start
         try:
             for i, ts, si, r in zip(count(start), ts_list, sym_list, row_list):  # noqa: B007
@@ -623,7 +664,6 @@ class SyncExecutionEngine:
                         self._flushing = False
                     k += 1
                     last_ts = ts
-                    eq_ts[k] = ts
                     ctx.now = ts
                     if observe is not None:
                         observe(ts, pf.cash + pf.market_value)
@@ -659,7 +699,7 @@ class SyncExecutionEngine:
         if k >= 0:  # the last timestamp reached (the next chunk may hold more of its bars)
             eq[k] = pf.cash + pf.market_value
             gross[k] = pf.gross_exposure
-        return k
+        return k, last_ts
 
 
 SyncEngine = SyncExecutionEngine
