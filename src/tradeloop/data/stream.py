@@ -2,10 +2,14 @@
 
 :func:`open_dataset` opens one file, a folder of files (hive-partitioned folders such as
 ``symbol=ACME/`` or ``date=2020-01-02/`` included) or a glob, with pyarrow. Nothing is read until
-a run starts; then each symbol is read ``batch_size`` rows at a time, with the symbol and the
-``start``/``end`` filters pushed down to the reader (partitions and row groups that cannot match
-are skipped), and the symbols are merged in timestamp order chunk by chunk. Memory is bounded by
-``batch_size`` times the number of symbols, whatever the length of the data.
+a run starts; then each symbol is read in batches of at most ``batch_size`` rows, with the
+symbol and the ``start``/``end`` filters pushed down to the reader (partitions and row groups
+that cannot match are skipped), and the symbols are merged in timestamp order chunk by chunk.
+Parquet files are read one row group at a time, column by column, so memory is bounded by the
+number of symbols times one row group (or ``batch_size`` rows, if more) of six columns, whatever
+the length of the data: files written with smaller row groups stream in less memory. CSV files
+go through pyarrow's scanner, ``batch_size`` rows at a time. :meth:`BarDataset.load` reads the
+bars into a :class:`~tradeloop.data.BarFeed` instead, filling columns allocated once.
 
 The synchronous engine runs a :class:`BarDataset` as it runs a :class:`~tradeloop.data.BarFeed`.
 ``ctx.history`` then reaches back the strategy's declared ``lookback`` (default 1,000 bars), no
