@@ -240,15 +240,20 @@ class LocalExecutor:
         if not terminate:
             pool.shutdown(wait=True, cancel_futures=True)
             return
-        procs: dict[Any, Any] = getattr(pool, "_processes", None) or {}
-        workers = list(procs.values())
-        for p in workers:
-            with contextlib.suppress(Exception):
-                p.terminate()
+        workers: dict[int, Any] = {}
+        for _ in range(2):  # again after the first: the pool may have started one meanwhile
+            procs: dict[Any, Any] = getattr(pool, "_processes", None) or {}
+            for p in list(procs.values()):
+                workers[id(p)] = p
+                with contextlib.suppress(Exception):
+                    p.terminate()
         pool.shutdown(wait=False, cancel_futures=True)
-        for p in workers:
+        for p in workers.values():
             with contextlib.suppress(Exception):
                 p.join(timeout=5)
+                if p.is_alive():  # SIGTERM not acted on in time: no process is left behind
+                    p.kill()
+                    p.join(timeout=5)
 
     def _close(self, terminate: bool) -> None:
         try:
