@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from array import array
+
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tradeloop.data.feed import GrowingFeed, merge_pieces
+from tradeloop.data.feed import Column, GrowingFeed, merge_pieces
 from tradeloop.results.result import EquityCurve
 
 
@@ -77,3 +79,13 @@ def test_merge_pieces_orders_bars_by_time_then_symbol(
     assert chunk.sym is not None and chunk.pos is not None
     got = list(zip(chunk.ts.tolist(), chunk.sym.tolist(), chunk.pos.tolist(), strict=True))
     assert got == want
+
+
+def test_column_view_shares_memory_and_keeps_the_type() -> None:
+    ints = np.array([3, 1, 2], dtype=np.int64)
+    col = Column.view(ints)  # a numpy array: its own dtype, not read as floats
+    assert col.values is ints and col.tolist() == [3, 1, 2] and isinstance(col[0], int)
+    q: array[int] = array("q", [5, 6])
+    d: array[float] = array("d", [0.5])
+    assert Column.view(q).tolist() == [5, 6] and Column.view(d).tolist() == [0.5]
+    assert np.shares_memory(Column.view(q).values, np.frombuffer(q, dtype=np.int64))

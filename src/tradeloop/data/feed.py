@@ -57,11 +57,14 @@ class Column(Sequence[_T], Generic[_T]):
 
     @classmethod
     def view(cls, values: Any) -> Column[Any]:
-        """A column over the memory of ``values`` (an ``array.array`` of ``"q"`` or ``"d"``, or
-        anything with the buffer protocol), without a copy. ``values`` must not be resized while
-        the column lives (the buffer stays exported)."""
+        """A column over the memory of ``values`` (a numpy array, which keeps its dtype; an
+        ``array.array`` of ``"q"`` or ``"d"``; or anything else with the buffer protocol, read as
+        float64), without a copy. ``values`` must not be resized while the column lives (the
+        buffer stays exported)."""
         import numpy as np
 
+        if isinstance(values, np.ndarray):
+            return cls(values)
         dtype = np.int64 if getattr(values, "typecode", "d") == "q" else np.float64
         return cls(np.frombuffer(values, dtype=dtype))
 

@@ -535,7 +535,7 @@ class SyncExecutionEngine:
             initial_cash=pf.initial_cash,
             symbols=self.feed.symbols,
             # compact: views of the arrays, not millions of Python numbers
-            equity_ts=Column.view(eq_ts) if isinstance(eq_ts, array) else Column(eq_ts),
+            equity_ts=Column.view(eq_ts),
             equity=Column.view(eq),
             exposure=Column.view(gross),
             # compact too: the logs of the run (rows rebuilt into objects when read)
