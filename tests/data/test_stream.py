@@ -270,3 +270,20 @@ def test_rows_other_than_counted_are_an_error(
     with pytest.raises(DataError, match="changed") as info:
         open_dataset(tmp_path).load()
     assert info.value.field == "rows" and info.value.value == counted
+
+
+@pytest.mark.parametrize("by_symbol", [True, False])
+def test_symbols_found_at_open_are_not_counted_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, by_symbol: bool
+) -> None:
+    from tradeloop.data.stream import BarDataset
+
+    write(two_symbols(), tmp_path, by_symbol)
+    ds = open_dataset(tmp_path, start=T0 + 100 * MIN)
+
+    def again(*args: Any) -> None:
+        raise AssertionError("counted again")
+
+    monkeypatch.setattr(BarDataset, "_partition_counts", again)
+    monkeypatch.setattr(BarDataset, "_symbol_counts", again)
+    assert ds.bars_per_symbol() == {"A": 400, "B": 200}

@@ -124,6 +124,7 @@ class BarDataset(ChunkSource):
 
     __slots__ = (
         "_count",
+        "_counts",
         "_dataset",
         "_default",
         "_filter",
@@ -156,6 +157,7 @@ class BarDataset(ChunkSource):
         self.batch_size = batch_size
         self._unit = unit
         self._count: int | None = None
+        self._counts: dict[str, int] | None = None  # rows per symbol the filters keep, once known
         by_name = {n.strip().lower(): n for n in dataset.schema.names}
         names: dict[str, str] = {}
         for alias in TS_ALIASES:
@@ -213,6 +215,7 @@ class BarDataset(ChunkSource):
                 found = self._partition_counts()
                 if found is None:
                     found = self._symbol_counts(flt)
+                self._counts = found  # every symbol's: bars_per_symbol need not count again
                 wanted = sorted(s for s, n in found.items() if n)
             self.symbols = tuple(wanted)
         if not self.symbols:
@@ -274,10 +277,13 @@ class BarDataset(ChunkSource):
         import pyarrow.dataset as ds
 
         counts = dict.fromkeys(self.symbols, 0)
-        found = self._partition_counts()
+        found = self._counts
+        if found is None:
+            found = self._partition_counts()
         if found is None:
             cond = ds.field(self._names["symbol"]).isin(list(self.symbols))
             found = self._symbol_counts(cond if self._filter is None else cond & self._filter)
+        self._counts = found
         counts.update((s, n) for s, n in found.items() if s in counts)
         return counts
 
@@ -286,17 +292,21 @@ class BarDataset(ChunkSource):
         partition such as ``symbol=ACME/``): one count per file, from its metadata (a time
         filter reads the timestamps of the row groups it cuts). None if a file holds its symbols
         in a column."""
-        import pyarrow.dataset as ds
-
-        key = self._names["symbol"]
         flt = self._filter
         counts: dict[str, int] = {}
         for frag in self._dataset.get_fragments():
-            value = ds.get_partition_keys(frag.partition_expression).get(key)
+            value = self._path_symbol(frag)
             if value is None:
                 return None
-            counts[str(value)] = counts.get(str(value), 0) + int(frag.count_rows(filter=flt))
+            counts[value] = counts.get(value, 0) + int(frag.count_rows(filter=flt))
         return counts
+
+    def _path_symbol(self, fragment: Any) -> str | None:
+        """The symbol a file's path names (a hive partition such as ``symbol=ACME/``), if any."""
+        import pyarrow.dataset as ds
+
+        value = ds.get_partition_keys(fragment.partition_expression).get(self._names["symbol"])
+        return None if value is None else str(value)
 
     def _symbol_counts(self, flt: Any) -> dict[str, int]:
         """Rows per symbol that ``flt`` keeps: a scan of the symbol column, batch by batch."""
@@ -396,7 +406,6 @@ class BarDataset(ChunkSource):
         read; in the rest, rows of other symbols or out of ``start``/``end`` are dropped."""
         import pyarrow as pa
         import pyarrow.compute as pc
-        import pyarrow.dataset as ds
         import pyarrow.parquet as pq
 
         names = self._names
@@ -405,9 +414,7 @@ class BarDataset(ChunkSource):
         lo, hi = self.lo, self.hi
         pool = pa.default_memory_pool()
         for frag in self._dataset.get_fragments(filter=flt):
-            inner = "symbol" in names and names["symbol"] not in ds.get_partition_keys(
-                frag.partition_expression
-            )
+            inner = "symbol" in names and self._path_symbol(frag) is None
             groups = [g.row_groups[0].id for g in frag.split_by_row_group(flt, schema=schema)]
             if not groups:
                 continue
