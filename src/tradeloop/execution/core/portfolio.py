@@ -216,16 +216,12 @@ class Portfolio:
             if new == 0.0:
                 pos.avg_price = 0.0
                 if trade is not None:
-                    trade.exit_ts = ts
-                    del self._open_trades[symbol]
-                    self.trades.commit(self._trade_rows.pop(symbol))
+                    self._close_trade(trade, ts)
             elif (new > 0.0) != (old > 0.0):
                 # flipped through zero: close the trade, open one on the other side
                 pos.avg_price = price
                 if trade is not None:
-                    trade.exit_ts = ts
-                    del self._open_trades[symbol]
-                    self.trades.commit(self._trade_rows.pop(symbol))
+                    self._close_trade(trade, ts)
                 opened = abs(new)
                 t2 = self._open_trade(symbol, side, ts)
                 t2._entry_notional = opened * price
@@ -241,6 +237,12 @@ class Portfolio:
         self._open_trades[symbol] = trade
         self._trade_rows[symbol] = self.trades.reserve(trade)
         return trade
+
+    def _close_trade(self, trade: Trade, ts: int) -> None:
+        """End the open ``trade`` at ``ts``: its row in ``trades`` is final."""
+        trade.exit_ts = ts
+        del self._open_trades[trade.symbol]
+        self.trades.commit(self._trade_rows.pop(trade.symbol))
 
     # -- pre-trade checks ----------------------------------------------------------------------
 
