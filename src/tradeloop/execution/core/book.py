@@ -280,9 +280,7 @@ class OrderBook:
         order.id = self._next_id()
         if client_order_id is None:
             prefix = self.client_id_prefix
-            in_use = self._client_ids
-            custom = self._custom_done
-            while prefix + order.id in in_use or prefix + order.id in custom:  # a caller's id
+            while self._client_id_taken(prefix + order.id, True):  # a caller used it already
                 order.id = self._next_id()
             order.client_order_id = prefix + order.id
         if legs:
