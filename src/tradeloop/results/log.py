@@ -375,7 +375,7 @@ class ColumnLog(Sequence[T]):
                 cols.append(column.to_pylist())
             elif compact:
                 a = array(t)
-                a.frombytes(column.to_numpy().tobytes())
+                a.frombytes(memoryview(column.to_numpy()).cast("B"))  # one copy, not two
                 cols.append(a)
             else:
                 cols.append(column.to_numpy())
