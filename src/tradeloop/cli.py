@@ -305,14 +305,12 @@ def _write_partial(
 def _load_feed(cfg: TradeloopConfig, console: Console, quiet: bool, needed_by: str) -> BarFeed:
     """The bars loaded in memory, for ``needed_by`` (a streamed config is refused, naming it)."""
     from tradeloop.config import build_feed
-    from tradeloop.config.data import require_in_memory
 
-    require_in_memory(cfg, needed_by)
     if quiet:
-        return build_feed(cfg)
+        return build_feed(cfg, needed_by)
     started = time.perf_counter()
     with console.status("loading data ..."):
-        feed = build_feed(cfg)
+        feed = build_feed(cfg, needed_by)
     _print_loaded(feed, console, started)
     return feed
 

@@ -146,14 +146,13 @@ def build_broker(cfg: TradeloopConfig, feed: BarFeed | None = None) -> AsyncBrok
         return _build_ib(section, cfg.data.symbols or [])
     if isinstance(section, BinanceBrokerConfig):
         return _build_binance(section, cfg.data.symbols or [])
-    from tradeloop.config.data import build_feed, require_in_memory
+    from tradeloop.config.data import build_feed
     from tradeloop.config.loader import build_engine_kwargs
     from tradeloop.execution.asynchronous.brokers.simulated import SimulatedBroker
     from tradeloop.execution.asynchronous.sources import ReplayBarSource
 
     if feed is None:
-        require_in_memory(cfg, REPLAY_NEEDS_MEMORY)
-        feed = build_feed(cfg)
+        feed = build_feed(cfg, REPLAY_NEEDS_MEMORY)
     source = ReplayBarSource(feed, speed=section.speed, max_sleep=section.max_sleep)
     kwargs = build_engine_kwargs(cfg)
     kwargs.pop("risk", None)  # the engine's limits, not the venue's

@@ -173,14 +173,16 @@ class DataConfig(_Section):
         return "files: " + ", ".join(f"{s}={p}" for s, p in (self.files or {}).items())
 
 
-def build_feed(cfg: TradeloopConfig | DataConfig) -> BarFeed:
+def build_feed(
+    cfg: TradeloopConfig | DataConfig, needed_by: str = "build_feed (use build_source to stream)"
+) -> BarFeed:
     """Load the bars described by ``data`` (this is where pandas gets imported), then resample
     them if ``data.resample`` says so (after the ``symbols``/``start``/``end`` selection).
 
-    A ``data.stream: true`` config is refused (:class:`ConfigError` naming ``data.stream``): use
-    :func:`build_source` where a streamed dataset will do."""
+    A ``data.stream: true`` config is refused (:class:`ConfigError` naming ``data.stream`` and
+    ``needed_by``): use :func:`build_source` where a streamed dataset will do."""
     d = cfg if isinstance(cfg, DataConfig) else cfg.data
-    require_in_memory(d, "build_feed (use build_source to stream)")
+    require_in_memory(d, needed_by)
     feed = _load(d)
     if d.resample is not None:
         from tradeloop.data.resample import resample
